@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 
+from framework.graph.callables import call_sync_or_async
 from framework.graph.memory import SharedMemory
 
 if TYPE_CHECKING:
@@ -146,13 +146,7 @@ class FunctionNode:
     async def execute(self, ctx: NodeContext) -> NodeResult:
         started = time.perf_counter()
         try:
-            kwargs = self._arguments(ctx)
-            if inspect.iscoroutinefunction(self.func):
-                value = await self.func(**kwargs)
-            else:
-                value = await anyio.to_thread.run_sync(lambda: self.func(**kwargs))
-                if inspect.isawaitable(value):
-                    value = await value
+            value = await call_sync_or_async(self.func, **self._arguments(ctx))
             if isinstance(value, NodeResult):
                 return value
             output = shape_output(ctx.node_spec, value)

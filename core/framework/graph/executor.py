@@ -1,0 +1,421 @@
+"""GraphExecutor: walks a graph node by node, from its entry node to completion or a pause.
+
+One step of a run: resolve the node's inputs, run it (retrying failed attempts with
+backoff), write its output to shared memory, decide the next node, then continue. The run
+between two nodes is fully described by a :class:`RunState`; a durable layer plugs in at
+two hooks: :meth:`GraphExecutor.before_node` (between nodes: honour pause or cancel
+requests) and :meth:`GraphExecutor.after_node` (after a node finished and the next node
+was decided: save a checkpoint).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+
+from framework.errors import GraphValidationError
+from framework.graph.callables import call_sync_or_async
+from framework.graph.decision_log import DecisionLog, RunRecorder
+from framework.graph.edge import EdgeCondition, GraphSpec
+from framework.graph.expressions import check_expression
+from framework.graph.goal import Goal
+from framework.graph.llm_nodes import LLMNode, RouterNode
+from framework.graph.memory import SharedMemory
+from framework.graph.node import (
+    FunctionNode,
+    NodeContext,
+    NodeProtocol,
+    NodeResult,
+    NodeSpec,
+    NodeType,
+)
+from framework.graph.retry import RetryPolicy, is_retryable
+from framework.graph.run_state import ExecutionResult, NodeOutcome, RunState
+from framework.graph.transitions import failure_transition, success_transition
+from framework.llm.provider import LLMProvider, Tool
+
+__all__ = [
+    "ApprovalCallback",
+    "ExecutionResult",
+    "GraphExecutor",
+    "NodeOutcome",
+    "RetryPolicy",
+    "RunRecorder",
+    "RunState",
+]
+
+ApprovalCallback = Callable[[NodeSpec, dict[str, Any]], Any]
+"""``callback(node_spec, inputs) -> dict | None`` (sync or async) for human_input nodes."""
+
+_LLM_TYPES = (NodeType.LLM_GENERATE, NodeType.LLM_TOOL_USE)
+
+
+class GraphExecutor:
+    """Runs graphs; one executor may run many graphs, one after another or concurrently.
+
+    Semantics of a run:
+
+    - Function nodes (and function routers) find their callable by node id, else by
+      ``spec.function`` name, among those given to :meth:`register_function`;
+      :meth:`register_node` (or ``node_registry``) replaces a node's implementation.
+    - A node's inputs are its ``input_keys`` taken from the input its incoming edge mapped,
+      else from memory (all of memory when it declares none). It sees memory through a view
+      that reads its input keys and writes its output keys (any key when none declared).
+    - A failed attempt (a failed NodeResult or an exception) is retried up to
+      ``spec.max_retries`` times with the retry policy's backoff, if ``spec.retry_on``
+      allows. Tokens, cost and latency of every attempt count in the totals.
+    - On success the output (only declared output keys, if any) is written to memory and
+      the node is appended to the path. On final failure memory gets ``last_error =
+      {"node_id", "error", "attempts"}`` and an ``on_failure`` edge, if any, is followed
+      (its input mapping reads that dict as the node's output); without one the run fails
+      and the node is not in the path.
+    - A human_input node's output is the human's input: from ``approval_callback`` if it
+      returns a dict, else from this call's ``input_data`` if that holds every output key
+      (a node without output keys takes all of ``input_data`` when the call resumes at
+      it); else the run pauses there and resumes at the same node.
+    - After a node in ``graph.pause_nodes`` completes and its next node is decided, the
+      run pauses and resumes at that next node; a resumed run ends exactly as an
+      uninterrupted one would.
+    """
+
+    def __init__(
+        self,
+        runtime: RunRecorder | None = None,
+        llm: LLMProvider | None = None,
+        tools: list[Tool] | None = None,
+        tool_executor: Callable[..., Any] | None = None,
+        node_registry: Mapping[str, NodeProtocol] | None = None,
+        approval_callback: ApprovalCallback | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.llm = llm
+        self.tools = list(tools or [])
+        self.tool_executor = tool_executor
+        self.approval_callback = approval_callback
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._log = DecisionLog(runtime)
+        self._nodes: dict[str, NodeProtocol] = dict(node_registry or {})
+        self._functions: dict[str, Callable[..., Any]] = {}
+
+    def register_function(self, key: str, func: Callable[..., Any]) -> None:
+        """Register ``func`` under a node id or a ``spec.function`` name."""
+        if not callable(func):
+            raise TypeError(f"register_function({key!r}, ...) needs a callable")
+        self._functions[key] = func
+
+    def register_node(self, node_id: str, impl: NodeProtocol) -> None:
+        """Carry out node ``node_id`` with ``impl`` instead of the built-in implementation."""
+        self._nodes[node_id] = impl
+
+    def validate(self, graph: GraphSpec) -> list[str]:
+        """Every problem that stops this executor from running ``graph``; empty if none."""
+        problems = graph.validate()
+        for node in graph.nodes:
+            if node.id not in self._nodes:
+                problems.extend(self._node_problems(node))
+        problems.extend(
+            f"edge '{edge.id}' is llm_decide but no LLM is configured; pass llm=..."
+            for edge in graph.edges
+            if edge.condition is EdgeCondition.LLM_DECIDE and self.llm is None
+        )
+        return problems
+
+    async def execute(
+        self,
+        graph: GraphSpec,
+        goal: Goal | None = None,
+        input_data: Mapping[str, Any] | None = None,
+        session_state: Mapping[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Run ``graph`` from its entry node, or continue a paused run from ``session_state``.
+
+        Memory starts as the session state's memory (or empty) with ``input_data`` merged
+        over it. Raises :class:`GraphValidationError` listing every problem before anything
+        runs; every other failure is reported in the result, never as success. A resumed
+        run keeps its session state's ``run_id`` (the runtime is asked to reopen it); a new
+        run gets its id from the runtime, or a random one without a runtime.
+        """
+        if problems := self.validate(graph):
+            raise GraphValidationError(problems)
+        input_data = dict(input_data or {})
+        state = RunState.from_session_state(session_state or {})
+        resumed_at = state.current_node if session_state is not None else None
+        state.current_node = state.current_node or graph.entry_node
+        state.paused_at = None
+        if graph.get_node(state.current_node) is None:
+            problem = f"resume_from '{state.current_node}' is not a node of graph '{graph.id}'"
+            raise GraphValidationError([problem], subject="session state")
+        state.memory.update(input_data)
+        goal_id = goal.id if goal else graph.goal_id or graph.id
+        description = goal.description if goal else graph.description
+        run_id = await self._log.start_run(goal_id, description, input_data, state.run_id)
+        state.run_id = run_id or state.run_id or uuid.uuid4().hex
+        result = await self._run(graph, goal, state, input_data, resumed_at)
+        if result.paused_at:
+            narrative = f"paused at '{result.paused_at}': {result.pause_reason}"
+        else:
+            narrative = result.error or f"completed after {result.steps_executed} steps"
+        await self._log.end_run(
+            state.run_id, success=result.success, narrative=narrative, output_data=result.output
+        )
+        return result
+
+    async def before_node(self, graph: GraphSpec, state: RunState) -> str | None:
+        """Hook called between nodes, before ``state.current_node`` runs.
+
+        Return a reason to pause the run there (it resumes at that node), or ``None`` to go
+        on. The default always goes on.
+        """
+        return None
+
+    async def after_node(self, graph: GraphSpec, state: RunState, outcome: NodeOutcome) -> None:
+        """Hook called after a node finished and the next node was decided.
+
+        ``state`` is then complete: ``current_node`` is the next node (``None`` once the
+        run is complete) with its ``pending_input``, and continuing from it gives the same
+        result as not stopping. Not called when the node's failure fails the run. The
+        default does nothing.
+        """
+
+    async def _run(
+        self,
+        graph: GraphSpec,
+        goal: Goal | None,
+        state: RunState,
+        input_data: dict[str, Any],
+        resumed_at: str | None,
+    ) -> ExecutionResult:
+        memory = SharedMemory(state.memory)
+        nodes = {node.id: node for node in graph.nodes}
+        arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
+        while state.current_node is not None:
+            node_id = state.current_node
+            if reason := await self.before_node(graph, state):
+                return ExecutionResult.paused(state, node_id, reason)
+            if state.steps_executed >= graph.max_steps:
+                error = f"max_steps ({graph.max_steps}) exceeded at node '{node_id}'"
+                return ExecutionResult.failed(state, error)
+            spec = nodes[node_id]
+            inputs = _resolve_inputs(spec, state.pending_input, state.memory)
+            answer = None
+            if spec.node_type is NodeType.HUMAN_INPUT:
+                try:
+                    answer = await self._human_answer(spec, inputs, input_data, resumed_at)
+                except Exception as exc:
+                    error = f"approval_callback failed at node '{node_id}': {_describe(exc)}"
+                    return ExecutionResult.failed(state, error)
+                if answer is None:
+                    reason = f"node '{node_id}' waits for human input"
+                    return ExecutionResult.paused(state, node_id, reason)
+            state.steps_executed += 1
+            state.visit_counts[node_id] = state.visit_counts.get(node_id, 0) + 1
+            decision = await self._log.decide(state.run_id, node_id, arrival)
+            if answer is not None:
+                outcome = NodeOutcome(node_id, NodeResult(success=True, output=answer))
+            else:
+                outcome = await self._attempt(spec, state, memory, inputs, goal)
+            error = await self._conclude(graph, spec, outcome, state, memory)
+            result = outcome.result
+            await self._log.record_outcome(
+                state.run_id,
+                decision,
+                success=result.success,
+                result=result.output,
+                summary=result.error or outcome.transition.reason,
+                tokens_used=result.tokens_used,
+                latency_ms=result.latency_ms,
+            )
+            if error is not None:
+                await self._log.report_problem(state.run_id, node_id, error, severity="error")
+                return ExecutionResult.failed(state, error)
+            await self.after_node(graph, state, outcome)
+            arrival = outcome.transition.reason
+            if result.success and node_id in graph.pause_nodes and state.current_node:
+                reason = f"pause node '{node_id}' completed"
+                return ExecutionResult.paused(state, node_id, reason)
+        return ExecutionResult.completed(state)
+
+    async def _attempt(
+        self,
+        spec: NodeSpec,
+        state: RunState,
+        memory: SharedMemory,
+        inputs: dict[str, Any],
+        goal: Goal | None,
+    ) -> NodeOutcome:
+        """Run a node, retrying failed attempts as its spec and the retry policy allow."""
+        impl = self._implementation(spec)
+        tokens, cost, latency = 0, 0.0, 0
+        attempt = 0
+        while True:
+            attempt += 1
+            # A fresh context per attempt: a failed attempt's checkpoint requests are dropped.
+            context = self._context(spec, state, memory, dict(inputs), goal, attempt)
+            started = time.perf_counter()
+            exception_type: str | None = None
+            try:
+                result = await impl.execute(context)
+                if not isinstance(result, NodeResult):
+                    raise TypeError(f"execute() returned {type(result).__name__}, not NodeResult")
+            except Exception as exc:
+                exception_type = type(exc).__name__
+                result = NodeResult(success=False, error=_describe(exc))
+            tokens += result.tokens_used
+            cost += result.cost
+            latency += result.latency_ms or int((time.perf_counter() - started) * 1000)
+            error = result.error or "failed without an error message"
+            if result.success or attempt > spec.max_retries:
+                break
+            if not is_retryable(spec, error, exception_type):
+                break
+            state.retry_counts[spec.id] = state.retry_counts.get(spec.id, 0) + 1
+            description = f"attempt {attempt} of node '{spec.id}' failed: {error}"
+            await self._log.report_problem(state.run_id, spec.id, description, severity="warning")
+            await anyio.sleep(self.retry_policy.delay(attempt))
+        totals = {"tokens_used": tokens, "cost": cost, "latency_ms": latency}
+        final = result.model_copy(update={**totals, "error": None if result.success else error})
+        return NodeOutcome(spec.id, final, attempt, checkpoint_requests=context.checkpoint_requests)
+
+    async def _conclude(
+        self,
+        graph: GraphSpec,
+        spec: NodeSpec,
+        outcome: NodeOutcome,
+        state: RunState,
+        memory: SharedMemory,
+    ) -> str | None:
+        """Record a node's outcome in ``state`` and move it on; return the run's error if any."""
+        result = outcome.result
+        state.total_tokens += result.tokens_used
+        state.total_cost += result.cost
+        state.total_latency_ms += result.latency_ms
+        if result.success:
+            keys = spec.output_keys
+            memory.update({k: v for k, v in result.output.items() if not keys or k in keys})
+            state.execution_path.append(spec.id)
+            state.memory = memory.read_all()
+            outcome.transition = await success_transition(
+                graph, spec.id, result.output, state.memory, chosen=result.next_node, llm=self.llm
+            )
+        else:
+            failure = {"node_id": spec.id, "error": result.error, "attempts": outcome.attempts}
+            memory.write("last_error", failure)
+            state.memory = memory.read_all()
+            handled = failure_transition(graph, spec.id, failure, state.memory)
+            if handled is None:
+                return f"node '{spec.id}' failed after {outcome.attempts} attempts: {result.error}"
+            outcome.transition = handled
+        state.total_tokens += outcome.transition.tokens_used
+        if outcome.transition.error is not None:
+            return outcome.transition.error
+        state.current_node = outcome.transition.target
+        state.pending_input = dict(outcome.transition.pending_input)
+        return None
+
+    async def _human_answer(
+        self,
+        spec: NodeSpec,
+        inputs: dict[str, Any],
+        input_data: dict[str, Any],
+        resumed_at: str | None,
+    ) -> dict[str, Any] | None:
+        """The human's input for a human_input node, or ``None`` when the run must pause."""
+        if self.approval_callback is not None:
+            answer = await call_sync_or_async(self.approval_callback, spec, dict(inputs))
+            if answer is not None:
+                if not isinstance(answer, Mapping):
+                    raise TypeError(
+                        f"it returned {type(answer).__name__}; return a dict of the human's "
+                        "input, or None to pause"
+                    )
+                return dict(answer)
+        if spec.output_keys and all(key in input_data for key in spec.output_keys):
+            return {key: input_data[key] for key in spec.output_keys}
+        if not spec.output_keys and resumed_at == spec.id:
+            return dict(input_data)
+        return None
+
+    def _context(
+        self,
+        spec: NodeSpec,
+        state: RunState,
+        memory: SharedMemory,
+        inputs: dict[str, Any],
+        goal: Goal | None,
+        attempt: int,
+    ) -> NodeContext:
+        view = memory.with_permissions(
+            read_keys=spec.input_keys or None, write_keys=spec.output_keys or None
+        )
+        return NodeContext(
+            run_id=state.run_id,
+            node_id=spec.id,
+            node_spec=spec,
+            memory=view,
+            inputs=inputs,
+            llm=self.llm,
+            tools=self.tools,
+            tool_executor=self.tool_executor,
+            goal=goal,
+            attempt=attempt,
+        )
+
+    def _implementation(self, spec: NodeSpec) -> NodeProtocol:
+        if spec.id in self._nodes:
+            return self._nodes[spec.id]
+        if spec.node_type is NodeType.ROUTER:
+            return RouterNode(self._function_for(spec))
+        if spec.node_type in _LLM_TYPES:
+            return LLMNode()
+        func = self._function_for(spec)
+        if func is None:
+            raise GraphValidationError([f"function node '{spec.id}' has no function"])
+        return FunctionNode(func)
+
+    def _function_for(self, spec: NodeSpec) -> Callable[..., Any] | None:
+        if spec.id in self._functions:
+            return self._functions[spec.id]
+        return self._functions.get(spec.function) if spec.function else None
+
+    def _node_problems(self, node: NodeSpec) -> list[str]:
+        if node.node_type is NodeType.FUNCTION and self._function_for(node) is None:
+            names = f"'{node.id}'" + (f" or '{node.function}'" if node.function else "")
+            return [f"function node '{node.id}' has no function; register one as {names}"]
+        if node.node_type in _LLM_TYPES and self.llm is None:
+            return [f"{node.node_type} node '{node.id}' needs an LLM; pass llm=..."]
+        if node.node_type is not NodeType.ROUTER:
+            return []
+        if node.function and self._function_for(node) is None:
+            return [f"router node '{node.id}' function '{node.function}' is not registered"]
+        if node.system_prompt and self._function_for(node) is None and self.llm is None:
+            # Without an LLM the router falls back to its labels as expressions.
+            return [
+                f"router node '{node.id}' has a system_prompt but no LLM is configured, "
+                f"and its route {problem}"
+                for label in node.routes
+                if label != "default" and (problem := check_expression(label))
+            ]
+        return []
+
+
+def _resolve_inputs(
+    spec: NodeSpec, pending: dict[str, Any], memory: dict[str, Any]
+) -> dict[str, Any]:
+    """A node's inputs: each input key from the edge's input first, then from memory."""
+    if not spec.input_keys:
+        return {**memory, **pending}
+    return {
+        key: pending[key] if key in pending else memory[key]
+        for key in spec.input_keys
+        if key in pending or key in memory
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
