@@ -1,0 +1,423 @@
+"""Plans: ordered, dependency-linked steps that the flexible executor carries out.
+
+A :class:`Plan` is data (typically written by a planner LLM as JSON): steps, each with one
+:class:`ActionSpec`, the steps it depends on, and inputs. An input (or a function / tool
+argument) whose value is a string ``"$step_id"`` or ``"$step_id.key"`` (``.key`` may
+repeat, and a number indexes a list) is a reference: it is replaced by that step's outputs,
+or one value of them, before the step runs. A reference may also name a key of the run
+context (``"$topic"``). Strings that start with ``"$$"`` are literals with one ``$``
+removed, so ``"$$5"`` is passed as ``"$5"``.
+
+The models here are what the executor stores and exchanges; the behaviour lives in
+:mod:`framework.graph.worker_node`, :mod:`framework.graph.judge` and
+:mod:`framework.graph.flexible_executor`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from framework.errors import GraphValidationError
+from framework.graph.expressions import check_expression
+
+__all__ = [
+    "ActionSpec",
+    "ActionType",
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "ApprovalResult",
+    "EvaluationRule",
+    "ExecutionStatus",
+    "Judgment",
+    "JudgmentAction",
+    "Plan",
+    "PlanExecutionResult",
+    "PlanStep",
+    "StepStatus",
+    "parse_reference",
+]
+
+_STEP_ID = r"[A-Za-z0-9_-]+"
+_REFERENCE = re.compile(rf"^\$({_STEP_ID})((?:\.[^.]+)*)$")
+
+
+class ActionType(StrEnum):
+    LLM_CALL = "llm_call"
+    TOOL_USE = "tool_use"
+    SUB_GRAPH = "sub_graph"
+    FUNCTION = "function"
+    CODE_EXECUTION = "code_execution"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    AWAITING_APPROVAL = "awaiting_approval"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    REJECTED = "rejected"
+
+
+class ApprovalDecision(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    MODIFY = "modify"
+    ABORT = "abort"
+
+
+class JudgmentAction(StrEnum):
+    ACCEPT = "accept"
+    RETRY = "retry"
+    REPLAN = "replan"
+    ESCALATE = "escalate"
+
+
+class ExecutionStatus(StrEnum):
+    COMPLETED = "completed"
+    AWAITING_APPROVAL = "awaiting_approval"
+    NEEDS_REPLAN = "needs_replan"
+    NEEDS_ESCALATION = "needs_escalation"
+    REJECTED = "rejected"
+    ABORTED = "aborted"
+    FAILED = "failed"
+
+
+_FINISHED = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.REJECTED})
+_REQUIRED_FIELD = {
+    ActionType.LLM_CALL: "prompt",
+    ActionType.TOOL_USE: "tool_name",
+    ActionType.SUB_GRAPH: "graph_id",
+    ActionType.FUNCTION: "function_name",
+}
+
+
+class ActionSpec(BaseModel):
+    """What a step does. Which fields matter depends on ``action_type``:
+    ``prompt`` / ``system_prompt`` (llm_call; ``{input}`` placeholders are filled from the
+    step's inputs), ``tool_name`` / ``tool_args`` (tool_use), ``graph_id`` (sub_graph),
+    ``function_name`` / ``function_args`` (function), ``code`` (code_execution, always
+    refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action_type: ActionType
+    prompt: str | None = None
+    system_prompt: str | None = None
+    tool_name: str | None = None
+    tool_args: dict[str, Any] = Field(default_factory=dict)
+    graph_id: str | None = None
+    function_name: str | None = None
+    function_args: dict[str, Any] = Field(default_factory=dict)
+    code: str | None = None
+
+
+class PlanStep(BaseModel):
+    """One step of a plan, with its progress.
+
+    ``max_retries`` counts further attempts after the first (as ``NodeSpec.max_retries``),
+    so a step runs at most ``max_retries + 1`` times; ``attempts`` counts runs so far.
+    ``result`` holds the step's outputs once it completed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=rf"^{_STEP_ID}$")
+    description: str = ""
+    action: ActionSpec
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    expected_outputs: list[str] = Field(default_factory=list)
+    dependencies: list[str] = Field(default_factory=list)
+    requires_approval: bool = False
+    approval_message: str | None = None
+    status: StepStatus = StepStatus.PENDING
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    attempts: int = Field(default=0, ge=0)
+    max_retries: int = Field(default=3, ge=0)
+
+    def is_ready(self, completed_ids: set[str] | frozenset[str]) -> bool:
+        """Pending, and every dependency is among ``completed_ids``."""
+        return self.status is StepStatus.PENDING and all(
+            dep in completed_ids for dep in self.dependencies
+        )
+
+    def references(self) -> list[tuple[str, str]]:
+        """``(where, head)`` for every reference in inputs and action arguments."""
+        sources = {
+            "input": self.inputs,
+            "function argument": self.action.function_args,
+            "tool argument": self.action.tool_args,
+        }
+        found: list[tuple[str, str]] = []
+        for kind, values in sources.items():
+            for name, value in values.items():
+                found.extend((f"{kind} '{name}'", head) for head in _reference_heads(value))
+        return found
+
+
+class Judgment(BaseModel):
+    """The judge's verdict on one step attempt."""
+
+    action: JudgmentAction
+    reasoning: str = ""
+    feedback: str = ""
+    rule_id: str | None = None
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    tokens_used: int = Field(default=0, ge=0)
+
+
+class EvaluationRule(BaseModel):
+    """A judge rule: when the safe expression ``condition`` is true, take ``action``.
+
+    ``feedback_template`` may hold ``{name}`` placeholders for the names the condition
+    sees (``error``, ``attempts``, ...). Higher ``priority`` rules are checked first.
+    """
+
+    id: str
+    description: str = ""
+    condition: str
+    action: JudgmentAction
+    feedback_template: str = ""
+    priority: int = 0
+
+    @field_validator("condition")
+    @classmethod
+    def _condition_compiles(cls, value: str) -> str:
+        if problem := check_expression(value):
+            raise ValueError(problem)
+        return value
+
+
+class ApprovalRequest(BaseModel):
+    """What a human is asked to approve; ``inputs`` are the step's inputs as written."""
+
+    step_id: str
+    description: str
+    action: ActionSpec
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    message: str = ""
+
+
+class ApprovalResult(BaseModel):
+    """A human's answer. With ``modify``, ``modifications`` may hold ``"inputs"`` (merged
+    into the step's inputs) and ``"action"`` (fields of :class:`ActionSpec` to replace)."""
+
+    decision: ApprovalDecision
+    reason: str = ""
+    modifications: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("modifications")
+    @classmethod
+    def _known_parts(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        unknown = sorted(set(value) - {"inputs", "action"})
+        if unknown:
+            raise ValueError(f"modifications may only hold 'inputs' and 'action', got {unknown}")
+        bad_fields = sorted(set(value.get("action", {})) - set(ActionSpec.model_fields))
+        if bad_fields:
+            raise ValueError(f"action modifications name unknown fields {bad_fields}")
+        return value
+
+
+class Plan(BaseModel):
+    """A plan for reaching a goal; ``context`` holds values every step may reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    goal_id: str
+    description: str = ""
+    steps: list[PlanStep] = Field(default_factory=list)
+    context: dict[str, Any] = Field(default_factory=dict)
+    revision: int = Field(default=1, ge=1)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # A naive timestamp in a plan written by hand or by an LLM is taken as UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @classmethod
+    def from_json(cls, data: str | Mapping[str, Any]) -> Plan:
+        """Parse and validate a plan; raise GraphValidationError(subject="plan") listing
+        every problem (bad JSON, bad fields, duplicate ids, missing or cyclic dependencies,
+        references to steps that are not dependencies)."""
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise GraphValidationError([f"not valid JSON: {exc}"], subject="plan") from None
+        try:
+            plan = cls.model_validate(data)
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(map(str, err['loc'])) or 'plan'}: {err['msg']}" for err in exc.errors()
+            ]
+            raise GraphValidationError(problems, subject="plan") from None
+        if problems := plan.validate():
+            raise GraphValidationError(problems, subject="plan")
+        return plan
+
+    def validate(self) -> list[str]:  # type: ignore[override]
+        """Every structural problem of this plan, as sentences; empty when it is valid."""
+        problems: list[str] = []
+        ids = [step.id for step in self.steps]
+        known = set(ids)
+        for step_id in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(f"duplicate step id '{step_id}' ({ids.count(step_id)} times)")
+        for key in sorted(known & set(self.context)):
+            problems.append(f"context key '{key}' has the same name as a step")
+        for step in self.steps:
+            for dep in step.dependencies:
+                if dep not in known:
+                    problems.append(f"step '{step.id}' depends on missing step '{dep}'")
+            field = _REQUIRED_FIELD.get(step.action.action_type)
+            if field and not getattr(step.action, field):
+                problems.append(
+                    f"step '{step.id}' is a {step.action.action_type} action without {field}"
+                )
+        cyclic = self._cyclic_steps()
+        if cyclic:
+            problems.append(f"dependency cycle among steps: {', '.join(cyclic)}")
+            return problems
+        for step in self.steps:
+            ancestors = self._ancestors(step.id)
+            for where, head in step.references():
+                if head in known and head not in ancestors:
+                    problems.append(
+                        f"step '{step.id}' {where} references step '{head}' without depending "
+                        f"on it; add '{head}' to its dependencies"
+                    )
+        return problems
+
+    def get_step(self, step_id: str) -> PlanStep | None:
+        return next((step for step in self.steps if step.id == step_id), None)
+
+    def get_completed_steps(self) -> list[PlanStep]:
+        return [step for step in self.steps if step.status is StepStatus.COMPLETED]
+
+    def get_ready_steps(self) -> list[PlanStep]:
+        """Pending steps whose dependencies all completed, in plan order."""
+        done = {step.id for step in self.get_completed_steps()}
+        return [step for step in self.steps if step.is_ready(done)]
+
+    def dependents(self, step_id: str) -> list[PlanStep]:
+        """Every step that depends on ``step_id`` directly or transitively, in plan order."""
+        found = {step_id}
+        changed = True
+        while changed:
+            changed = False
+            for step in self.steps:
+                if step.id not in found and found.intersection(step.dependencies):
+                    found.add(step.id)
+                    changed = True
+        return [step for step in self.steps if step.id in found and step.id != step_id]
+
+    def is_complete(self) -> bool:
+        """True when no step is left to run: each one completed, was skipped or rejected."""
+        return all(step.status in _FINISHED for step in self.steps)
+
+    def to_feedback_context(self) -> dict[str, Any]:
+        """What a planner needs to revise this plan: what was done, what failed, what is
+        left. JSON-compatible."""
+
+        def with_status(*statuses: StepStatus) -> list[PlanStep]:
+            return [step for step in self.steps if step.status in statuses]
+
+        return {
+            "plan_id": self.id,
+            "goal_id": self.goal_id,
+            "revision": self.revision,
+            "completed": {step.id: step.result for step in with_status(StepStatus.COMPLETED)},
+            "failed": {
+                step.id: {"error": step.error, "attempts": step.attempts}
+                for step in with_status(StepStatus.FAILED)
+            },
+            "rejected": {step.id: step.error for step in with_status(StepStatus.REJECTED)},
+            "skipped": [step.id for step in with_status(StepStatus.SKIPPED)],
+            "remaining": [
+                step.id
+                for step in with_status(
+                    StepStatus.PENDING, StepStatus.AWAITING_APPROVAL, StepStatus.IN_PROGRESS
+                )
+            ],
+        }
+
+    def _ancestors(self, step_id: str) -> set[str]:
+        by_id = {step.id: step for step in self.steps}
+        seen: set[str] = set()
+        stack = list(by_id[step_id].dependencies)
+        while stack:
+            dep = stack.pop()
+            if dep in seen or dep not in by_id:
+                continue
+            seen.add(dep)
+            stack.extend(by_id[dep].dependencies)
+        return seen
+
+    def _cyclic_steps(self) -> list[str]:
+        """Steps on or behind a dependency cycle (what a topological sort cannot order)."""
+        known = {step.id for step in self.steps}
+        waiting = {step.id: {d for d in step.dependencies if d in known} for step in self.steps}
+        progress = True
+        while progress:
+            free = [step_id for step_id, deps in waiting.items() if not deps]
+            progress = bool(free)
+            for step_id in free:
+                del waiting[step_id]
+            for deps in waiting.values():
+                deps.difference_update(free)
+        return sorted(waiting)
+
+
+class PlanExecutionResult(BaseModel):
+    """The outcome of one ``execute_plan`` call.
+
+    ``results`` holds the outputs of every completed step (including steps completed by an
+    earlier call on the same plan), ``errors`` the last error of failed and rejected steps.
+    ``pending_approvals`` lists what must be answered when the status is
+    ``awaiting_approval``. ``plan`` is the plan with every step's status, attempts and
+    result; pass it back to ``execute_plan`` to continue.
+    """
+
+    status: ExecutionStatus
+    results: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    errors: dict[str, str] = Field(default_factory=dict)
+    steps_executed: int = 0
+    total_tokens: int = 0
+    total_latency_ms: int = 0
+    feedback: str = ""
+    failed_step: str | None = None
+    completed_steps: list[str] = Field(default_factory=list)
+    skipped_steps: list[str] = Field(default_factory=list)
+    pending_approvals: list[ApprovalRequest] = Field(default_factory=list)
+    run_id: str | None = None
+    plan: Plan
+
+
+def parse_reference(value: Any) -> tuple[str, list[str]] | None:
+    """``("step", ["key", ...])`` when ``value`` is a reference string, else None."""
+    if not isinstance(value, str) or value.startswith("$$"):
+        return None
+    match = _REFERENCE.match(value)
+    if match is None:
+        return None
+    path = match.group(2)
+    return match.group(1), path[1:].split(".") if path else []
+
+
+def _reference_heads(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [head for item in value.values() for head in _reference_heads(item)]
+    if isinstance(value, list):
+        return [head for item in value for head in _reference_heads(item)]
+    reference = parse_reference(value)
+    return [reference[0]] if reference else []
