@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointSaveError",
     "CheckpointTooLargeError",
     "CorruptCheckpointError",
+    "DecisionLogError",
     "ExpressionError",
     "GraphValidationError",
     "InvalidIdError",
@@ -81,6 +82,10 @@ class LLMError(AgentGraphError):
 
 class LLMScriptExhaustedError(LLMError):
     """The scripted mock provider was asked for more responses than it was given."""
+
+
+class DecisionLogError(AgentGraphError):
+    """The runtime's decision log refused a record: unknown run or decision, or ended run."""
 
 
 # --- loading agents -----------------------------------------------------------------------
