@@ -57,7 +57,11 @@ def runner(tmp_path: Path) -> AgentRunner:
         (SMALL_INVOICE, [*INVOICE_START, "auto_approve"], "auto_approve"),
         (LARGE_INVOICE, [*INVOICE_START, "escalate"], "escalate"),
         (CONTRACT, ["normalize", "classify", "route", "summarize_contract"], "file_contract"),
-        ("Lunch moved to Thursday.", ["normalize", "classify", "route", "manual_review"], "manual_review"),
+        (
+            "Lunch moved to Thursday.",
+            ["normalize", "classify", "route", "manual_review"],
+            "manual_review",
+        ),
         (
             "Invoice from Foo, bill to Bar; amount to follow.",
             [*INVOICE_START, "manual_review"],
