@@ -1,0 +1,115 @@
+"""Deltas store only what changed and always rebuild the new tree exactly."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from framework.errors import CorruptCheckpointError
+from framework.storage.delta import apply_delta, diff
+
+
+def _bytes(tree) -> bytes:
+    return json.dumps(tree, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_a_list_that_grew_stores_only_the_new_items():
+    old = {"log": ["a", "b"], "other": "x" * 1000}
+    new = {"log": ["a", "b", "c"], "other": "x" * 1000}
+
+    assert diff(old, new) == {"~": {"log": {"+": ["c"]}}}
+
+
+def test_a_dict_stores_only_changed_added_and_removed_keys():
+    old = {"keep": {"big": "x" * 1000}, "change": 1, "drop": 2, "nested": {"a": 1, "b": 2}}
+    new = {"keep": {"big": "x" * 1000}, "change": 3, "add": 4, "nested": {"a": 1, "b": 5}}
+
+    assert diff(old, new) == {
+        "~": {"change": {"=": 3}, "add": {"=": 4}, "nested": {"~": {"b": {"=": 5}}}},
+        "-": ["drop"],
+    }
+
+
+def test_equal_trees_have_no_delta():
+    assert diff({"a": [1, {"b": None}]}, {"a": [1, {"b": None}]}) is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(1, True), (1, 1.0), (0.0, -0.0), ([1], [True]), ({"a": 0}, {"a": False}), ("1", 1)],
+)
+def test_values_python_calls_equal_but_json_does_not_are_changes(old, new):
+    delta = diff({"v": old}, {"v": new})
+
+    assert delta is not None
+    assert _bytes(apply_delta({"v": old}, delta)) == _bytes({"v": new})
+
+
+def test_a_list_that_changed_in_place_is_replaced():
+    assert diff({"l": [1, 2, 3]}, {"l": [1, 9, 3, 4]}) == {"~": {"l": {"=": [1, 9, 3, 4]}}}
+
+
+def test_applying_never_mutates_the_old_tree():
+    old = {"l": [1], "d": {"x": 1}, "gone": 0}
+    snapshot = copy.deepcopy(old)
+
+    apply_delta(old, diff(old, {"l": [1, 2], "d": {"x": 2}}))
+
+    assert old == snapshot
+
+
+def test_very_deep_trees_still_round_trip():
+    old: dict = {}
+    new: dict = {}
+    cursor_old, cursor_new = old, new
+    for _ in range(100):
+        cursor_old["k"] = {}
+        cursor_new["k"] = {}
+        cursor_old, cursor_new = cursor_old["k"], cursor_new["k"]
+    cursor_new["leaf"] = 1
+
+    assert apply_delta(old, diff(old, new)) == new
+
+
+@pytest.mark.parametrize(
+    ("old", "delta"),
+    [
+        ({"l": {}}, {"~": {"l": {"+": [1]}}}),
+        ([], {"~": {"a": {"=": 1}}}),
+        ({}, {"-": ["missing"]}),
+        ({}, {"~": {"missing": {"+": [1]}}}),
+        ({}, {"?": 1}),
+        ({}, "not an operation"),
+    ],
+)
+def test_a_delta_that_does_not_fit_is_corruption(old, delta):
+    with pytest.raises(CorruptCheckpointError):
+        apply_delta(old, delta)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(old=json_values, new=json_values)
+def test_applying_the_diff_rebuilds_any_tree_exactly(old, new):
+    delta = diff(old, new)
+    rebuilt = old if delta is None else apply_delta(old, delta)
+
+    assert _bytes(rebuilt) == _bytes(new)
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=st.lists(json_values, max_size=5), extra=st.lists(json_values, min_size=1, max_size=3))
+def test_appending_is_always_stored_as_an_append(base, extra):
+    assert diff({"l": base}, {"l": base + extra}) == {"~": {"l": {"+": extra}}}

@@ -1,0 +1,139 @@
+"""FileStorage: the files it writes, how it survives interrupted writes, where it never writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from storage_helpers import make_checkpoint
+
+from framework.errors import InvalidIdError, StorageError
+from framework.runtime.core import Runtime
+from framework.schemas.run import RunRecord
+from framework.storage import FileStorage
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_layout_is_one_folder_per_run_of_json_files(tmp_path: Path):
+    storage = FileStorage(tmp_path)
+    storage.create_run(RunRecord(run_id="run-1"))
+    for seq in range(2):
+        storage.save_checkpoint(make_checkpoint("run-1", seq))
+
+    assert _files(tmp_path) == [
+        "runs/run-1/checkpoints/000000000000.json",
+        "runs/run-1/checkpoints/000000000001.json",
+        "runs/run-1/index.json",
+        "runs/run-1/run.json",
+    ]
+    index = json.loads((tmp_path / "runs/run-1/index.json").read_bytes())
+    rows = [
+        dict(zip(index["index"]["columns"], row, strict=True)) for row in index["index"]["rows"]
+    ]
+    assert [(r["seq"], r["id"], r["form"]) for r in rows] == [
+        (0, "ckpt_run-1_step_000000", "full"),
+        (1, "ckpt_run-1_step_000001", "delta"),
+    ]
+    assert json.loads((tmp_path / "runs/run-1/checkpoints/000000000000.json").read_bytes())[
+        "memory_snapshot"
+    ] == {"counter": 0}
+    assert json.loads((tmp_path / "runs/run-1/run.json").read_bytes())["run_id"] == "run-1"
+
+
+def test_shares_a_folder_with_the_runtime(tmp_path: Path):
+    runtime = Runtime(tmp_path)
+    runtime.start_run("goal", run_id="run-1")
+    storage = FileStorage(tmp_path)
+    storage.create_run(RunRecord(run_id="run-1"))
+    storage.save_checkpoint(make_checkpoint("run-1", 0))
+    runtime.end_run("run-1", success=True)
+
+    assert storage.load_latest_checkpoint("run-1").seq == 0
+    assert [r.run_id for r in storage.list_runs()] == ["run-1"]
+    assert (tmp_path / "decisions" / "run-1" / "run.json").is_file()
+    assert storage.delete_checkpoints("run-1") == 1
+    assert (tmp_path / "decisions" / "run-1" / "run.json").is_file()
+
+
+def test_a_record_without_index_entry_is_ignored_then_overwritten(tmp_path: Path):
+    # What a save killed between writing its record and writing the index leaves behind.
+    storage = FileStorage(tmp_path)
+    storage.save_checkpoint(make_checkpoint("run-1", 0))
+    orphan = tmp_path / "runs/run-1/checkpoints/000000000001.json"
+    orphan.write_bytes(b'{"half": ')
+
+    assert [m.seq for m in storage.list_checkpoints("run-1")] == [0]
+    assert storage.latest_seq("run-1") == 0
+    assert storage.verify("run-1") == []
+
+    storage.save_checkpoint(make_checkpoint("run-1", 1, {"counter": 99}))
+    assert FileStorage(tmp_path).load_latest_checkpoint("run-1").memory_snapshot == {"counter": 99}
+
+
+def test_no_temp_files_are_left_behind(tmp_path: Path):
+    storage = FileStorage(tmp_path)
+    storage.create_run(RunRecord(run_id="run-1"))
+    for seq in range(5):
+        storage.save_checkpoint(make_checkpoint("run-1", seq))
+    storage.update_run("run-1", last_error="x")
+    storage.prune_checkpoints("run-1", 2)
+
+    assert not [name for name in _files(tmp_path) if Path(name).name.startswith(".")]
+
+
+def test_a_corrupted_index_is_reported_not_trusted(tmp_path: Path):
+    FileStorage(tmp_path).save_checkpoint(make_checkpoint("run-1", 0))
+    index = tmp_path / "runs/run-1/index.json"
+    index.write_bytes(
+        index.read_bytes().replace(b"ckpt_run-1_step_000000", b"ckpt_run-1_step_000009")
+    )
+
+    with pytest.raises(StorageError, match=r"index.json is corrupt.*checksum"):
+        FileStorage(tmp_path).list_checkpoints("run-1")
+
+
+def test_fsync_option_syncs_files_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+
+    FileStorage(tmp_path / "plain").save_checkpoint(make_checkpoint("run-1", 0))
+    assert synced == []
+
+    FileStorage(tmp_path / "durable", fsync=True).save_checkpoint(make_checkpoint("run-1", 0))
+    # Record and index files, their folder after each rename, and each new folder's parent.
+    assert len(synced) >= 4
+
+
+def test_a_run_folder_symlinked_outside_the_root_is_refused(tmp_path: Path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "runs").mkdir(parents=True)
+    outside.mkdir()
+    (root / "runs" / "run-1").symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(InvalidIdError, match="outside the storage root"):
+        FileStorage(root).save_checkpoint(make_checkpoint("run-1", 0))
+    assert list(outside.iterdir()) == []
+
+
+def test_list_runs_skips_folders_it_did_not_create(tmp_path: Path):
+    storage = FileStorage(tmp_path)
+    storage.create_run(RunRecord(run_id="run-1"))
+    (tmp_path / "runs" / ".hidden").mkdir()
+    (tmp_path / "runs" / "no-record").mkdir()
+    (tmp_path / "runs" / "stray.txt").write_text("x")
+
+    assert [r.run_id for r in storage.list_runs()] == ["run-1"]
+
+
+def test_reading_a_missing_root_creates_nothing(tmp_path: Path):
+    storage = FileStorage(tmp_path / "absent")
+
+    assert storage.list_runs() == []
+    assert storage.load_latest_checkpoint("run-1") is None
+    assert not (tmp_path / "absent").exists()

@@ -1,0 +1,103 @@
+"""open_storage: every URL form, the environment default, and clear errors for the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from storage_helpers import make_checkpoint
+
+from framework.errors import CheckpointTooLargeError, StorageError
+from framework.storage import FileStorage, MemoryStorage, SQLiteStorage, open_storage
+
+
+def _round_trip(storage) -> None:
+    storage.save_checkpoint(make_checkpoint("run-1", 0))
+    assert storage.load_latest_checkpoint("run-1").seq == 0
+    storage.close()
+
+
+def test_memory_url():
+    storage = open_storage("memory://")
+    assert isinstance(storage, MemoryStorage)
+    _round_trip(storage)
+
+
+def test_file_url_with_absolute_path(tmp_path: Path):
+    storage = open_storage(f"file://{tmp_path}/store")
+    assert isinstance(storage, FileStorage)
+    _round_trip(storage)
+    assert (tmp_path / "store" / "runs" / "run-1" / "index.json").is_file()
+
+
+def test_file_url_with_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    storage = open_storage("file://data/store")
+    assert isinstance(storage, FileStorage)
+    _round_trip(storage)
+    assert (tmp_path / "data" / "store" / "runs" / "run-1").is_dir()
+
+
+def test_sqlite_url_with_absolute_path(tmp_path: Path):
+    storage = open_storage(f"sqlite://{tmp_path}/nested/state.db")
+    assert isinstance(storage, SQLiteStorage)
+    _round_trip(storage)
+    assert (tmp_path / "nested" / "state.db").is_file()
+
+
+def test_sqlite_url_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _round_trip(open_storage("sqlite:///~/dbs/x.db"))
+    _round_trip(open_storage("sqlite://~/dbs/y.db"))
+    assert (tmp_path / "dbs" / "x.db").is_file()
+    assert (tmp_path / "dbs" / "y.db").is_file()
+
+
+def test_percent_escapes_are_decoded(tmp_path: Path):
+    _round_trip(open_storage(f"file://{tmp_path}/with%20space"))
+    assert (tmp_path / "with space" / "runs").is_dir()
+
+
+def test_environment_variable_sets_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AGENTGRAPH_STORAGE", f"file://{tmp_path}/from-env")
+    storage = open_storage()
+    assert isinstance(storage, FileStorage)
+    _round_trip(storage)
+    assert (tmp_path / "from-env" / "runs").is_dir()
+
+
+def test_default_is_sqlite_in_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("AGENTGRAPH_STORAGE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    storage = open_storage()
+    assert isinstance(storage, SQLiteStorage)
+    _round_trip(storage)
+    assert (tmp_path / ".agentgraph" / "state.db").is_file()
+
+
+def test_options_reach_the_backend(tmp_path: Path):
+    storage = open_storage(f"sqlite://{tmp_path}/x.db", fsync=True, max_checkpoint_bytes=100)
+    assert storage.fsync is True
+    with pytest.raises(CheckpointTooLargeError):
+        storage.save_checkpoint(make_checkpoint("run-1", 0, {"big": "x" * 200}))
+    storage.close()
+    memory = open_storage("memory://", fsync=True, max_checkpoint_bytes=100)
+    with pytest.raises(CheckpointTooLargeError):
+        memory.save_checkpoint(make_checkpoint("run-1", 0, {"big": "x" * 200}))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://localhost", r"unknown storage URL scheme 'redis'.*memory://.*file://.*sqlite://"),
+        ("/just/a/path", "has no scheme"),
+        ("sqlite://", "has no path"),
+        ("file://", "has no path"),
+        ("memory://somewhere", "takes no path"),
+        ("postgresql://user@host/db", "PostgreSQL storage comes in a later version"),
+        ("postgres://host/db", "PostgreSQL storage comes in a later version"),
+    ],
+)
+def test_bad_urls_raise_clear_errors(url: str, message: str):
+    with pytest.raises(StorageError, match=message):
+        open_storage(url)

@@ -1,0 +1,87 @@
+"""SQLiteStorage: schema versioning, connection settings, lifecycle."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from storage_helpers import make_checkpoint
+
+from framework.errors import StorageError
+from framework.storage import SQLiteStorage
+from framework.storage.sqlite_backend import SCHEMA_VERSION
+
+
+def _query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_new_database_has_versioned_schema_in_wal_mode(tmp_path: Path):
+    path = tmp_path / "deep" / "er" / "state.db"
+    SQLiteStorage(path).close()
+
+    assert _query(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    tables = {name for (name,) in _query(path, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"schema_version", "runs", "checkpoint_records"} <= tables
+    assert _query(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_reopening_keeps_data_and_schema(tmp_path: Path):
+    path = tmp_path / "state.db"
+    with SQLiteStorage(path) as storage:
+        storage.save_checkpoint(make_checkpoint("run-1", 0))
+    with SQLiteStorage(path) as storage:
+        assert storage.load_latest_checkpoint("run-1").seq == 0
+    assert _query(path, "SELECT COUNT(*) FROM schema_version") == [(1,)]
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path):
+    path = tmp_path / "state.db"
+    SQLiteStorage(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+
+    with pytest.raises(StorageError, match="newer than"):
+        SQLiteStorage(path)
+
+
+@pytest.mark.parametrize(("fsync", "level"), [(False, 1), (True, 2)])
+def test_fsync_selects_synchronous_full(tmp_path: Path, fsync: bool, level: int):
+    with SQLiteStorage(tmp_path / "state.db", fsync=fsync) as storage:
+        # PRAGMA synchronous is per connection: 1 is NORMAL, 2 is FULL.
+        assert storage._db.execute("PRAGMA synchronous").fetchone() == (level,)
+        assert storage._db.execute("PRAGMA busy_timeout").fetchone() == (30_000,)
+
+
+def test_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    SQLiteStorage("~/sub/state.db").close()
+    assert (tmp_path / "sub" / "state.db").is_file()
+
+
+def test_a_closed_storage_says_so(tmp_path: Path):
+    storage = SQLiteStorage(tmp_path / "state.db")
+    storage.close()
+
+    with pytest.raises(StorageError, match="is closed"):
+        storage.latest_seq("run-1")
+    storage.close()
+
+
+def test_a_failed_write_rolls_back_completely(tmp_path: Path):
+    storage = SQLiteStorage(tmp_path / "state.db")
+    storage.save_checkpoint(make_checkpoint("run-1", 0))
+    # Another writer already stored seq 1 (the index row exists): the save must fail whole.
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        conn.execute(
+            "INSERT INTO checkpoint_records SELECT run_id, 1, checkpoint_id, form, base_seq, "
+            "prev_seq, visible, checksum, stored_bytes, metadata, payload "
+            "FROM checkpoint_records WHERE seq = 0"
+        )
+
+    with pytest.raises(StorageError, match="not greater than the latest stored seq 1"):
+        storage.save_checkpoint(make_checkpoint("run-1", 1))
+    assert _query(tmp_path / "state.db", "SELECT COUNT(*) FROM checkpoint_records") == [(2,)]
+    storage.close()
