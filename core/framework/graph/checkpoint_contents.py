@@ -1,0 +1,150 @@
+"""What goes into a checkpoint: from what an executor knows after a node to a Checkpoint.
+
+The :class:`~framework.graph.checkpoint_manager.CheckpointManager` decides when to save and
+how to number and keep checkpoints; this module only assembles one (splitting the caller's
+metadata into checkpoint fields and user metadata, folding in a node's checkpoint requests)
+and, when asked, measures it against a size limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from framework.errors import CheckpointTooLargeError
+from framework.graph.memory import SharedMemory
+from framework.schemas.checkpoint import Checkpoint, CheckpointKind, ExecutorType
+from framework.storage import codec
+
+__all__ = [
+    "CHECKPOINT_FIELD_KEYS",
+    "MemoryLike",
+    "build_checkpoint",
+    "check_checkpoint_size",
+    "checkpoint_id",
+    "merge_requests",
+]
+
+# Keys of the caller's metadata that fill Checkpoint fields; any other key (and the contents
+# of ``metadata["metadata"]``) is the user's metadata.
+CHECKPOINT_FIELD_KEYS = frozenset(
+    {
+        "execution_path",
+        "step_number",
+        "total_tokens",
+        "total_latency_ms",
+        "total_cost",
+        "next_node_id",
+        "pending_input",
+        "visit_counts",
+        "retry_counts",
+        "graph_fingerprint",
+        "context",
+        "kind",
+        "current_step_id",
+        "parent_run_id",
+        "parent_checkpoint_id",
+    }
+)
+
+MemoryLike = SharedMemory | Mapping[str, Any] | None
+
+
+def checkpoint_id(run_id: str, node_id: str, seq: int) -> str:
+    """``ckpt_{run_id}_{node_id}_{seq:06d}``: unique per seq, readable at a glance."""
+    return f"ckpt_{run_id}_{node_id}_{seq:06d}"
+
+
+def build_checkpoint(
+    *,
+    run_id: str,
+    node_id: str,
+    seq: int,
+    memory: MemoryLike,
+    executor_type: ExecutorType,
+    metadata: Mapping[str, Any] | None,
+    kind: CheckpointKind | None = None,
+) -> Checkpoint:
+    """The checkpoint taken after ``node_id``; ``kind`` overrides ``metadata["kind"]``.
+
+    Raises ``TypeError`` for memory that is not a mapping and pydantic's ``ValidationError``
+    for field values of the wrong type (e.g. a negative ``step_number``).
+    """
+    fields: dict[str, Any] = {}
+    user: dict[str, Any] = {}
+    for key, value in (metadata or {}).items():
+        if key == "metadata":
+            if not isinstance(value, Mapping):
+                raise TypeError(f"metadata['metadata'] must be a mapping, not {value!r}")
+            user.update(value)
+        elif key in CHECKPOINT_FIELD_KEYS:
+            fields[key] = value
+        else:
+            user[key] = value
+    if kind is not None:
+        fields["kind"] = kind
+    return Checkpoint(
+        id=checkpoint_id(run_id, node_id, seq),
+        run_id=run_id,
+        seq=seq,
+        executor_type=executor_type,
+        current_node_id=node_id,
+        memory_snapshot=_memory_dict(memory),
+        metadata=user,
+        **fields,
+    )
+
+
+def merge_requests(
+    metadata: Mapping[str, Any] | None, requests: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``metadata`` with the requests' metadata merged, in order, into its user metadata.
+
+    ``None`` when there is no request (nothing was asked for).
+    """
+    if not requests:
+        return None
+    merged = dict(metadata or {})
+    user = dict(merged.pop("metadata", None) or {})
+    for request in requests:
+        user.update(request)
+    merged["metadata"] = user
+    return merged
+
+
+def check_checkpoint_size(cp: Checkpoint, limit: int) -> None:
+    """Raise ``CheckpointTooLargeError`` naming the largest memory keys if ``cp`` is too big.
+
+    The size is that of the encoded memory plus pending input, context, user metadata and
+    path: the state a storage backend measures, give or take a few bytes of framing.
+    """
+    memory = codec.encode(cp.memory_snapshot, "memory")
+    rest = len(codec.dumps([cp.pending_input, cp.context, cp.metadata, cp.execution_path]))
+    if codec.TAG_KEY in memory:
+        sizes: list[tuple[int, str]] = []
+        total = len(codec.canonical_bytes(memory)) + rest
+    else:
+        sizes = sorted(
+            ((len(codec.canonical_bytes(v)), k) for k, v in memory.items()), reverse=True
+        )
+        # Canonical object bytes: braces, commas, and per key its quoted name, ':' and value.
+        keys = sum(len(codec.canonical_bytes(k)) + 1 for k in memory)
+        total = 2 + max(len(memory) - 1, 0) + keys + sum(n for n, _ in sizes) + rest
+    if total <= limit:
+        return
+    largest = ", ".join(f"{k!r} ({n:,} bytes)" for n, k in sizes[:3]) or "none"
+    raise CheckpointTooLargeError(
+        f"checkpoint {cp.id!r} of run {cp.run_id!r} is about {total:,} bytes encoded, above "
+        f"max_checkpoint_bytes={limit:,}; largest memory keys: {largest}. Keep large data "
+        "outside shared memory (store a reference) or raise max_checkpoint_bytes"
+    )
+
+
+def _memory_dict(memory: MemoryLike) -> dict[str, Any]:
+    if memory is None:
+        return {}
+    if isinstance(memory, SharedMemory):
+        return memory.read_all()
+    if isinstance(memory, Mapping):
+        return dict(memory)
+    raise TypeError(f"memory must be a SharedMemory or a mapping, not {type(memory).__name__}")
