@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC
@@ -99,7 +100,7 @@ class SQLiteStorage(RecordBackend):
                 check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite storage {self.path}: {exc}") from None
@@ -263,6 +264,20 @@ class SQLiteStorage(RecordBackend):
         sql += " ORDER BY created_key DESC, run_id DESC LIMIT ?"
         rows = self._db.execute(sql, (*params, -1 if limit is None else limit)).fetchall()
         return [decode_run(bytes(body), f"{self.path} run {run_id!r}") for run_id, body in rows]
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new database to WAL takes an exclusive lock and SQLite does not wait on
+    # the busy handler for it, so two processes opening the same new file must retry.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
