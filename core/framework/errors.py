@@ -17,13 +17,20 @@ __all__ = [
     "CorruptCheckpointError",
     "DecisionLogError",
     "ExpressionError",
+    "FencedOutError",
+    "GraphChangedError",
     "GraphValidationError",
+    "InDoubtEffectError",
     "InvalidIdError",
     "LLMError",
     "LLMScriptExhaustedError",
+    "LeaseHeldError",
     "MemoryAccessError",
     "NodeExecutionError",
     "PlanExecutionError",
+    "RunCancelledError",
+    "RunConflictError",
+    "RunNotFoundError",
     "StorageError",
     "ToolExecutionError",
     "UnsupportedActionError",
@@ -142,3 +149,31 @@ class CheckpointTooLargeError(CheckpointError):
 
 class CheckpointSaveError(CheckpointError):
     """A checkpoint could not be saved; the run must not continue as if it had been."""
+
+
+class LeaseHeldError(StorageError):
+    """Another live owner holds the run's lease; names the owner and when the lease expires."""
+
+
+class FencedOutError(StorageError):
+    """A write carried a stale fencing token: another owner took the run over; stop writing."""
+
+
+class RunNotFoundError(AgentGraphError):
+    """No stored run has the given id (or it has nothing to continue from); names the id."""
+
+
+class RunConflictError(AgentGraphError):
+    """A run id is reused with input different from the input the run started with."""
+
+
+class GraphChangedError(AgentGraphError):
+    """A run is resumed with a graph (or plan) other than the one it started with."""
+
+
+class RunCancelledError(AgentGraphError):
+    """The run was cancelled, which is final; start a new run (or fork this one) instead."""
+
+
+class InDoubtEffectError(CheckpointError):
+    """An effect started but never recorded an outcome, and in_doubt_effects='raise'."""

@@ -1,4 +1,4 @@
-"""Pydantic models that are stored or exchanged: checkpoints and run records."""
+"""Pydantic models that are stored or exchanged: checkpoints, runs, leases, control, effects."""
 
 from framework.schemas.checkpoint import (
     Checkpoint,
@@ -11,6 +11,9 @@ from framework.schemas.checkpoint import (
     RetentionStrategy,
     SaveFrequency,
 )
+from framework.schemas.control import ControlAction, ControlSignal
+from framework.schemas.effect import EffectRecord, EffectStatus
+from framework.schemas.lease import Lease, make_owner_id, owner_is_alive
 from framework.schemas.run import RunRecord, RunStatus, RunTotals
 
 __all__ = [
@@ -18,12 +21,19 @@ __all__ = [
     "CheckpointConfig",
     "CheckpointKind",
     "CheckpointMetadata",
+    "ControlAction",
+    "ControlSignal",
     "Durability",
+    "EffectRecord",
+    "EffectStatus",
     "ExecutorType",
+    "Lease",
     "OnSaveError",
     "RetentionStrategy",
     "RunRecord",
     "RunStatus",
     "RunTotals",
     "SaveFrequency",
+    "make_owner_id",
+    "owner_is_alive",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointMetadata",
     "Durability",
     "ExecutorType",
+    "InDoubtPolicy",
     "OnSaveError",
     "RetentionStrategy",
     "SaveFrequency",
@@ -58,7 +59,17 @@ class OnSaveError(StrEnum):
     WARN = "warn"
 
 
+class InDoubtPolicy(StrEnum):
+    """What a re-executed node does with an effect that started but never recorded an outcome."""
+
+    RETRY = "retry"
+    RAISE = "raise"
+
+
 class CheckpointKind(StrEnum):
+    """Why a checkpoint was written; ``start`` holds a run's input before its first node."""
+
+    START = "start"
     NODE_COMPLETE = "node_complete"
     REQUESTED = "requested"
     PAUSE = "pause"
@@ -73,6 +84,12 @@ class CheckpointConfig(BaseModel):
     last few; ``exit`` writes only when the run stops. ``fsync`` additionally survives
     power loss, at a cost per write. ``on_save_error="warn"`` logs a failed save and lets the
     run continue unprotected; the default raises.
+
+    ``in_doubt_effects``: an effect that started but never recorded an outcome (the process
+    died during it) is called again with the same idempotency key (``retry``) or refused
+    with ``InDoubtEffectError`` (``raise``). ``lease_ttl_seconds``: how long a run's lease
+    lasts without renewal; the executor renews it every third of that, and another process
+    may take a run over once its owner's lease expired (at once if the owner is known dead).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -87,6 +104,8 @@ class CheckpointConfig(BaseModel):
     fsync: bool = False
     max_checkpoint_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     on_save_error: OnSaveError = OnSaveError.RAISE
+    in_doubt_effects: InDoubtPolicy = InDoubtPolicy.RETRY
+    lease_ttl_seconds: float = Field(default=30.0, gt=0)
 
 
 SESSION_STATE_KEYS = frozenset(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from framework.schemas.checkpoint import ExecutorType, utc_now
+from framework.schemas.lease import lease_is_live
 
 __all__ = ["RunRecord", "RunStatus", "RunTotals"]
 
@@ -40,7 +42,9 @@ class RunRecord(BaseModel):
 
     ``input_fingerprint`` and ``graph_fingerprint`` let a restart tell a resume of the same
     run from a conflicting reuse of its id. ``status_reason`` says why a run is paused or
-    failed in words an operator can act on.
+    failed in words an operator can act on. ``lease_owner`` / ``lease_expires_at`` name the
+    process that may write the run and until when; ``fencing_token`` grows by one on every
+    claim (0: never claimed). Only the storage's lease methods change these three.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -61,3 +65,10 @@ class RunRecord(BaseModel):
     input_fingerprint: str | None = None
     parent_run_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    lease_owner: str | None = None
+    lease_expires_at: AwareDatetime | None = None
+    fencing_token: int = Field(default=0, ge=0)
+
+    def has_live_lease(self, now: datetime | None = None) -> bool:
+        """Whether an unexpired lease whose owner is not known to be dead holds the run."""
+        return lease_is_live(self.lease_owner, self.lease_expires_at, now)

@@ -2,15 +2,17 @@
 
 :class:`StorageBackend` states the whole contract in its docstrings; the backends (memory,
 file, SQLite) only implement it and one conformance suite (``core/tests/storage/``) proves
-them equal. Methods come in groups — checkpoints and runs today — so later groups (leases,
-item ledgers, effects, control signals) arrive as new methods without reshaping these.
+them equal. Methods come in groups: checkpoints and runs here, and the coordination groups
+— leases, control signals, effects — in :mod:`framework.storage.coordination`, which this
+class inherits. Later groups (item ledgers) arrive as new methods without reshaping these.
 
 Async methods are primary: the executors await them. Every one has a synchronous twin of
 the same name without the ``a`` prefix, for scripts, the CLI and compatibility, which works
 whether or not an event loop is running in the calling thread. Backends whose natural
-implementation is synchronous derive from :class:`SyncStorageBackend` (implement the sync
-methods; the async twins run them in a worker thread); natively async backends implement
-the async methods and inherit the generic sync bridge of :class:`StorageBackend`.
+implementation is synchronous derive from
+:class:`~framework.storage.sync_backend.SyncStorageBackend` (implement the sync methods; the
+async twins run them in a worker thread); natively async backends implement the async
+methods and inherit the generic sync bridge of :class:`StorageBackend`.
 
 :class:`~framework.storage.file_backend.FileStorage` is importable from here too, as the
 issue that introduced it promised.
@@ -18,26 +20,22 @@ issue that introduced it promised.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from abc import abstractmethod
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 
-import anyio.to_thread
 from pydantic import BaseModel
 
 from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
 from framework.schemas.run import RunRecord, RunStatus
+from framework.storage.bridge import call_sync
+from framework.storage.coordination import CoordinationContract
 
 if TYPE_CHECKING:
     from framework.storage.file_backend import FileStorage
 
-__all__ = ["CorruptCheckpoint", "FileStorage", "StorageBackend", "SyncStorageBackend"]
-
-T = TypeVar("T")
+__all__ = ["CorruptCheckpoint", "FileStorage", "StorageBackend"]
 
 
 class CorruptCheckpoint(BaseModel):
@@ -49,26 +47,36 @@ class CorruptCheckpoint(BaseModel):
     reason: str
 
 
-class StorageBackend(ABC):
-    """Where checkpoints and run records live.
+class StorageBackend(CoordinationContract):
+    """Where checkpoints, run records, leases, control signals and effects live.
 
-    Every id that enters a method (run, checkpoint, node) is validated first and a bad one
-    raises :class:`~framework.errors.InvalidIdError` before anything is read or written.
-    Failures of the store itself raise :class:`~framework.errors.StorageError`.
+    Every id that enters a method (run, checkpoint, node, effect key) is validated first and
+    a bad one raises :class:`~framework.errors.InvalidIdError` before anything is read or
+    written. Failures of the store itself raise :class:`~framework.errors.StorageError`.
+
+    *Fencing*: a write that passes a fencing token (``asave_checkpoint(fencing_token=...)``,
+    ``aupdate_run(expect_fencing_token=...)``) is refused with ``FencedOutError`` unless the
+    run exists and its current ``fencing_token`` equals it; the check and the write are one
+    atomic step, also between processes, so a writer whose lease was taken over stores
+    nothing.
     """
 
     # --- checkpoints --------------------------------------------------------------------
 
     @abstractmethod
-    async def asave_checkpoint(self, cp: Checkpoint) -> CheckpointMetadata:
+    async def asave_checkpoint(
+        self, cp: Checkpoint, *, fencing_token: int | None = None, max_bytes: int | None = None
+    ) -> CheckpointMetadata:
         """Store ``cp`` atomically and return its metadata.
 
         The caller sets ``cp.id`` and ``cp.seq``; a seq not greater than the run's latest
         stored seq raises ``StorageError``. Values are encoded by the codec (an unencodable
         value raises ``CheckpointEncodeError`` naming its key path) and checksummed. Only
         what changed since the previous checkpoint of the run is written, with a full
-        snapshot every so often. Above the backend's ``max_checkpoint_bytes`` the save
-        raises ``CheckpointTooLargeError`` naming the largest memory keys.
+        snapshot every so often. Above the backend's ``max_checkpoint_bytes``, or above
+        ``max_bytes`` when given (the lower of the two applies), the save raises
+        ``CheckpointTooLargeError`` naming the largest memory keys. With ``fencing_token``
+        the save is fenced (see the class docs).
         """
 
     @abstractmethod
@@ -137,11 +145,24 @@ class StorageBackend(ABC):
         """Run records matching every given filter, newest (``created_at``) first."""
 
     @abstractmethod
-    async def aupdate_run(self, run_id: str, /, **changes: Any) -> RunRecord:
-        """Change fields of a run record (any but ``run_id``) and return the new record.
+    async def aupdate_run(
+        self, run_id: str, /, *, expect_fencing_token: int | None = None, **changes: Any
+    ) -> RunRecord:
+        """Change fields of a run record and return the new record.
 
-        ``updated_at`` is set to now unless given. ``StorageError`` if the run does not
-        exist, a field is unknown, or a value is invalid.
+        Atomic with respect to every other write of the run, also between processes.
+        ``updated_at`` is set to now unless given. ``run_id`` and the lease fields
+        (``lease_owner``, ``lease_expires_at``, ``fencing_token``: see the lease methods)
+        cannot be changed. ``StorageError`` if the run does not exist, a field is unknown
+        or not changeable, or a value is invalid. With ``expect_fencing_token`` the update
+        is fenced (see the class docs).
+        """
+
+    @abstractmethod
+    async def adelete_run(self, run_id: str) -> bool:
+        """Delete everything of the run: record, checkpoints, control signal, effects.
+
+        Returns whether anything of it existed.
         """
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -152,35 +173,39 @@ class StorageBackend(ABC):
 
     # --- synchronous twins (generic bridge) ---------------------------------------------
 
-    def save_checkpoint(self, cp: Checkpoint) -> CheckpointMetadata:
-        return self._bridge(self.asave_checkpoint, cp)
+    def save_checkpoint(
+        self, cp: Checkpoint, *, fencing_token: int | None = None, max_bytes: int | None = None
+    ) -> CheckpointMetadata:
+        return call_sync(
+            self.asave_checkpoint, cp, fencing_token=fencing_token, max_bytes=max_bytes
+        )
 
     def load_checkpoint(self, run_id: str, checkpoint_id: str) -> Checkpoint | None:
-        return self._bridge(self.aload_checkpoint, run_id, checkpoint_id)
+        return call_sync(self.aload_checkpoint, run_id, checkpoint_id)
 
     def load_latest_checkpoint(self, run_id: str) -> Checkpoint | None:
-        return self._bridge(self.aload_latest_checkpoint, run_id)
+        return call_sync(self.aload_latest_checkpoint, run_id)
 
     def list_checkpoints(self, run_id: str) -> list[CheckpointMetadata]:
-        return self._bridge(self.alist_checkpoints, run_id)
+        return call_sync(self.alist_checkpoints, run_id)
 
     def delete_checkpoints(self, run_id: str) -> int:
-        return self._bridge(self.adelete_checkpoints, run_id)
+        return call_sync(self.adelete_checkpoints, run_id)
 
     def prune_checkpoints(self, run_id: str, keep: int) -> int:
-        return self._bridge(self.aprune_checkpoints, run_id, keep)
+        return call_sync(self.aprune_checkpoints, run_id, keep)
 
     def verify(self, run_id: str) -> list[CorruptCheckpoint]:
-        return self._bridge(self.averify, run_id)
+        return call_sync(self.averify, run_id)
 
     def latest_seq(self, run_id: str) -> int:
-        return self._bridge(self.alatest_seq, run_id)
+        return call_sync(self.alatest_seq, run_id)
 
     def create_run(self, record: RunRecord) -> RunRecord:
-        return self._bridge(self.acreate_run, record)
+        return call_sync(self.acreate_run, record)
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        return self._bridge(self.aget_run, run_id)
+        return call_sync(self.aget_run, run_id)
 
     def list_runs(
         self,
@@ -190,36 +215,24 @@ class StorageBackend(ABC):
         graph_id: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
-        return self._bridge(
+        return call_sync(
             functools.partial(
                 self.alist_runs, status=status, agent_id=agent_id, graph_id=graph_id, limit=limit
             )
         )
 
-    def update_run(self, run_id: str, /, **changes: Any) -> RunRecord:
-        return self._bridge(functools.partial(self.aupdate_run, run_id, **changes))
+    def update_run(
+        self, run_id: str, /, *, expect_fencing_token: int | None = None, **changes: Any
+    ) -> RunRecord:
+        return call_sync(
+            self.aupdate_run, run_id, expect_fencing_token=expect_fencing_token, **changes
+        )
+
+    def delete_run(self, run_id: str) -> bool:
+        return call_sync(self.adelete_run, run_id)
 
     def close(self) -> None:
-        self._bridge(self.aclose)
-
-    @staticmethod
-    def _bridge(func: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run an async method to completion from synchronous code.
-
-        Without a running loop in this thread, run it on a fresh one; inside a running loop
-        (a sync call from async code) run it on a fresh loop in a helper thread, because
-        blocking on the caller's own loop would deadlock.
-        """
-
-        async def call() -> T:
-            return await func(*args)
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(call())
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage-bridge") as pool:
-            return pool.submit(asyncio.run, call()).result()
+        call_sync(self.aclose)
 
     # --- context managers ---------------------------------------------------------------
 
@@ -244,114 +257,6 @@ class StorageBackend(ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-class SyncStorageBackend(StorageBackend):
-    """Base for backends with a synchronous core (memory, files, stdlib sqlite3).
-
-    Subclasses implement the synchronous methods, which must be thread-safe; each async
-    twin runs its sync method in a worker thread so an event loop is never blocked on I/O.
-    """
-
-    @abstractmethod
-    def save_checkpoint(self, cp: Checkpoint) -> CheckpointMetadata: ...
-
-    @abstractmethod
-    def load_checkpoint(self, run_id: str, checkpoint_id: str) -> Checkpoint | None: ...
-
-    @abstractmethod
-    def load_latest_checkpoint(self, run_id: str) -> Checkpoint | None: ...
-
-    @abstractmethod
-    def list_checkpoints(self, run_id: str) -> list[CheckpointMetadata]: ...
-
-    @abstractmethod
-    def delete_checkpoints(self, run_id: str) -> int: ...
-
-    @abstractmethod
-    def prune_checkpoints(self, run_id: str, keep: int) -> int: ...
-
-    @abstractmethod
-    def verify(self, run_id: str) -> list[CorruptCheckpoint]: ...
-
-    @abstractmethod
-    def latest_seq(self, run_id: str) -> int: ...
-
-    @abstractmethod
-    def create_run(self, record: RunRecord) -> RunRecord: ...
-
-    @abstractmethod
-    def get_run(self, run_id: str) -> RunRecord | None: ...
-
-    @abstractmethod
-    def list_runs(
-        self,
-        *,
-        status: RunStatus | None = None,
-        agent_id: str | None = None,
-        graph_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[RunRecord]: ...
-
-    @abstractmethod
-    def update_run(self, run_id: str, /, **changes: Any) -> RunRecord: ...
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-    async def asave_checkpoint(self, cp: Checkpoint) -> CheckpointMetadata:
-        return await _in_thread(self.save_checkpoint, cp)
-
-    async def aload_checkpoint(self, run_id: str, checkpoint_id: str) -> Checkpoint | None:
-        return await _in_thread(self.load_checkpoint, run_id, checkpoint_id)
-
-    async def aload_latest_checkpoint(self, run_id: str) -> Checkpoint | None:
-        return await _in_thread(self.load_latest_checkpoint, run_id)
-
-    async def alist_checkpoints(self, run_id: str) -> list[CheckpointMetadata]:
-        return await _in_thread(self.list_checkpoints, run_id)
-
-    async def adelete_checkpoints(self, run_id: str) -> int:
-        return await _in_thread(self.delete_checkpoints, run_id)
-
-    async def aprune_checkpoints(self, run_id: str, keep: int) -> int:
-        return await _in_thread(self.prune_checkpoints, run_id, keep)
-
-    async def averify(self, run_id: str) -> list[CorruptCheckpoint]:
-        return await _in_thread(self.verify, run_id)
-
-    async def alatest_seq(self, run_id: str) -> int:
-        return await _in_thread(self.latest_seq, run_id)
-
-    async def acreate_run(self, record: RunRecord) -> RunRecord:
-        return await _in_thread(self.create_run, record)
-
-    async def aget_run(self, run_id: str) -> RunRecord | None:
-        return await _in_thread(self.get_run, run_id)
-
-    async def alist_runs(
-        self,
-        *,
-        status: RunStatus | None = None,
-        agent_id: str | None = None,
-        graph_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[RunRecord]:
-        return await _in_thread(
-            functools.partial(
-                self.list_runs, status=status, agent_id=agent_id, graph_id=graph_id, limit=limit
-            )
-        )
-
-    async def aupdate_run(self, run_id: str, /, **changes: Any) -> RunRecord:
-        return await _in_thread(functools.partial(self.update_run, run_id, **changes))
-
-    async def aclose(self) -> None:
-        await _in_thread(self.close)
-
-
-async def _in_thread(func: Callable[..., T], *args: Any) -> T:
-    return await anyio.to_thread.run_sync(functools.partial(func, *args))
 
 
 def __getattr__(name: str) -> Any:

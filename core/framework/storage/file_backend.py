@@ -3,9 +3,12 @@
 Layout under the root folder (a :class:`~framework.runtime.core.Runtime` may share it; it
 writes only under ``decisions/``)::
 
-    runs/{run_id}/run.json                      the run record
+    runs/{run_id}/run.json                      the run record (with its lease)
     runs/{run_id}/index.json                    the run's record index (see below)
     runs/{run_id}/checkpoints/{seq:012d}.json   one record payload per stored checkpoint
+    runs/{run_id}/control.json                  the pending pause / cancel request, if any
+    runs/{run_id}/effects/{sha256(key)[:32]}.json  one effect row: {"effect", "ordinal"}
+    runs/{run_id}/.lock                         the run's write lock (see below)
 
 Every file is written to a temp file in its own folder, flushed (and fsynced with
 ``fsync=True``), then renamed over its target with ``os.replace`` (and the folder fsynced
@@ -16,12 +19,16 @@ ignored and overwritten by the next save of that seq. The index is one table —
 ``columns`` header and one row per record — plus a checksum of its content, so a
 corrupted index is reported rather than trusted.
 
-Two processes may write different runs into one folder; two writers of the same run are
-not coordinated here (run leases do that).
+Every write of a run holds an exclusive ``flock`` on its ``.lock`` file (see
+:mod:`framework.storage.file_lock`), so writes of one run from several processes never
+interleave, and a fenced write checks ``run.json``'s fencing token and writes under the same
+lock. Which process may write a run at all is decided by its lease. Deleting a run renames
+its folder to ``runs/.deleted-...`` first (one atomic step), then removes that.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,10 +36,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from framework.errors import (
     CheckpointEncodeError,
@@ -40,43 +44,19 @@ from framework.errors import (
     InvalidIdError,
     StorageError,
 )
-from framework.schemas.checkpoint import CheckpointMetadata
+from framework.schemas.control import ControlSignal
+from framework.schemas.effect import EffectRecord
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage import codec, faults
+from framework.storage.file_index import Index, entry_to_row, index_bytes, parse_index
+from framework.storage.file_lock import hold_file_lock
 from framework.storage.ids import validate_run_id
 from framework.storage.record_backend import RecordBackend
 from framework.storage.records import IndexEntry, decode_run, filter_runs
 
 __all__ = ["FileStorage"]
 
-_INDEX_FORMAT = 1
 _CACHED_INDEXES = 64
-_ENTRY_COLUMNS = ("seq", "form", "base_seq", "prev_seq", "visible", "checksum", "stored_bytes")
-_METADATA_COLUMNS = (
-    "id",
-    "executor_type",
-    "node_id",
-    "created_at",
-    "step_number",
-    "total_tokens",
-    "total_latency_ms",
-    "kind",
-    "size_bytes",
-)
-_COLUMNS = list(_ENTRY_COLUMNS + _METADATA_COLUMNS)
-
-
-@dataclass
-class _Index:
-    """A run's index as last read or written, with the file identity it was read at.
-
-    ``rows`` holds each entry's row already serialised, so a save serialises one new row
-    instead of the whole table.
-    """
-
-    signature: tuple[int, int, int] | None
-    entries: list[IndexEntry]
-    rows: list[bytes]
 
 
 class FileStorage(RecordBackend):
@@ -97,7 +77,7 @@ class FileStorage(RecordBackend):
         super().__init__(max_checkpoint_bytes=max_checkpoint_bytes)
         self.root = Path(path).expanduser().resolve()
         self.fsync = fsync
-        self._indexes: OrderedDict[str, _Index] = OrderedDict()
+        self._indexes: OrderedDict[str, Index] = OrderedDict()
         self._run_dirs: dict[str, Path] = {}
 
     def close(self) -> None:
@@ -122,10 +102,23 @@ class FileStorage(RecordBackend):
     def _record_path(self, run_id: str, seq: int) -> Path:
         return self._run_dir(run_id) / "checkpoints" / f"{seq:012d}.json"
 
-    # --- records --------------------------------------------------------------------------
+    def _effect_path(self, run_id: str, key: str) -> Path:
+        # Keys may be long or case-variant; a hash names the file safely on every platform.
+        name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        return self._run_dir(run_id) / "effects" / f"{name}.json"
+
+    # --- atomicity ------------------------------------------------------------------------
 
     def _transaction(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    def _run_lock(self, run_id: str, *, create: bool) -> AbstractContextManager[None]:
+        folder = self._run_dir(run_id)
+        return hold_file_lock(
+            folder / ".lock", (lambda: self._ensure_dir(folder)) if create else None
+        )
+
+    # --- records --------------------------------------------------------------------------
 
     def _entries(self, run_id: str) -> list[IndexEntry]:
         return list(self._index(run_id).entries)
@@ -144,7 +137,7 @@ class FileStorage(RecordBackend):
         path = self._record_path(run_id, entry.seq)
         self._ensure_dir(path.parent)
         self._write_atomic(path, body, "record")
-        self._write_index(run_id, [*index.entries, entry], [*index.rows, _entry_to_row(entry)])
+        self._write_index(run_id, [*index.entries, entry], [*index.rows, entry_to_row(entry)])
 
     def _retire(self, run_id: str, hide: set[int], drop: set[int]) -> None:
         index = self._index(run_id)
@@ -154,7 +147,7 @@ class FileStorage(RecordBackend):
                 continue
             if entry.seq in hide:
                 entry = entry.model_copy(update={"visible": False})
-                row = _entry_to_row(entry)
+                row = entry_to_row(entry)
             entries.append(entry)
             rows.append(row)
         # The index stops naming records before they are deleted.
@@ -171,24 +164,24 @@ class FileStorage(RecordBackend):
 
     # --- the index ------------------------------------------------------------------------
 
-    def _index(self, run_id: str) -> _Index:
+    def _index(self, run_id: str) -> Index:
         """The run's index, re-read only when the file changed since this instance saw it."""
         path = self._run_dir(run_id) / "index.json"
         try:
             stat = path.stat()
         except FileNotFoundError:
             self._indexes.pop(run_id, None)
-            return _Index(None, [], [])
+            return Index(None, [], [])
         signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         cached = self._indexes.get(run_id)
         if cached is not None and cached.signature == signature:
             self._indexes.move_to_end(run_id)
             return cached
-        index = _Index(signature, *_parse_index(path, run_id))
+        index = Index(signature, *parse_index(path, run_id))
         self._cache_index(run_id, index)
         return index
 
-    def _cache_index(self, run_id: str, index: _Index) -> None:
+    def _cache_index(self, run_id: str, index: Index) -> None:
         self._indexes[run_id] = index
         self._indexes.move_to_end(run_id)
         while len(self._indexes) > _CACHED_INDEXES:
@@ -196,21 +189,10 @@ class FileStorage(RecordBackend):
 
     def _write_index(self, run_id: str, entries: list[IndexEntry], rows: list[bytes]) -> None:
         path = self._run_dir(run_id) / "index.json"
-        # The canonical JSON of {"checksum": ..., "index": {"columns", "format", "rows",
-        # "run_id"}} (keys in sorted order), assembled from already canonical parts.
-        head = codec.canonical_bytes(_COLUMNS)
-        tail = codec.canonical_bytes(run_id)
-        content = b'{"columns":%s,"format":%d,"rows":[%s],"run_id":%s}' % (
-            head,
-            _INDEX_FORMAT,
-            b",".join(rows),
-            tail,
-        )
-        data = b'{"checksum":"%s","index":%s}' % (codec.checksum(content).encode(), content)
-        self._write_atomic(path, data, "index")
+        self._write_atomic(path, index_bytes(run_id, rows), "index")
         stat = path.stat()
         self._cache_index(
-            run_id, _Index((stat.st_ino, stat.st_size, stat.st_mtime_ns), entries, rows)
+            run_id, Index((stat.st_ino, stat.st_size, stat.st_mtime_ns), entries, rows)
         )
 
     # --- runs -----------------------------------------------------------------------------
@@ -256,10 +238,61 @@ class FileStorage(RecordBackend):
             try:
                 validate_run_id(name)
             except InvalidIdError:
-                continue  # not a folder this backend created
+                continue  # not a run folder: a deleted run's, or one this backend did not make
             record = self._read_run(name)
             if record is not None:
                 yield record
+
+    def _delete_run(self, run_id: str) -> bool:
+        folder = self._run_dir(run_id)
+        self._indexes.pop(run_id, None)
+        if not folder.is_dir():
+            return False
+        doomed = folder.with_name(f".deleted-{run_id}-{uuid.uuid4().hex}")
+        os.replace(folder, doomed)
+        self._sync_dir(folder.parent)
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
+    # --- control signals and effects ------------------------------------------------------
+
+    def _read_control(self, run_id: str) -> bytes | None:
+        try:
+            return (self._run_dir(run_id) / "control.json").read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _write_control(self, signal: ControlSignal, body: bytes) -> None:
+        self._write_atomic(self._run_dir(signal.run_id) / "control.json", body, "control")
+
+    def _drop_control(self, run_id: str) -> None:
+        folder = self._run_dir(run_id)
+        (folder / "control.json").unlink(missing_ok=True)
+        self._sync_dir(folder)
+
+    def _read_effect(self, run_id: str, key: str) -> bytes | None:
+        path = self._effect_path(run_id, key)
+        try:
+            return _effect_row(path)[1]
+        except FileNotFoundError:
+            return None
+
+    def _write_effect(self, record: EffectRecord, body: bytes) -> None:
+        path = self._effect_path(record.run_id, record.key)
+        try:
+            ordinal = _effect_row(path)[0]
+        except FileNotFoundError:
+            self._ensure_dir(path.parent)
+            # Effect files are never removed one by one, so the count only grows.
+            ordinal = sum(1 for p in path.parent.iterdir() if not p.name.startswith(".")) + 1
+        self._write_atomic(path, b'{"effect":%s,"ordinal":%d}' % (body, ordinal), "effect")
+
+    def _effect_bodies(self, run_id: str) -> list[bytes]:
+        folder = self._run_dir(run_id) / "effects"
+        paths = (
+            [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
+        )
+        return [body for _, body in sorted(_effect_row(p) for p in paths)]
 
     # --- atomic writes --------------------------------------------------------------------
 
@@ -271,6 +304,7 @@ class FileStorage(RecordBackend):
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+        faults.point(f"file.{what}.renamed")
         self._sync_dir(path.parent)
 
     def _write_temp(self, path: Path, data: bytes) -> Path:
@@ -306,35 +340,10 @@ class FileStorage(RecordBackend):
             os.close(fd)
 
 
-def _entry_to_row(entry: IndexEntry) -> bytes:
-    metadata = entry.metadata.model_dump(mode="json")
-    head = entry.model_dump(mode="json", include=set(_ENTRY_COLUMNS))
-    return codec.canonical_bytes(
-        [head[c] for c in _ENTRY_COLUMNS] + [metadata[c] for c in _METADATA_COLUMNS]
-    )
-
-
-def _parse_index(path: Path, run_id: str) -> tuple[list[IndexEntry], list[bytes]]:
-    problem = f"the checkpoint index {path} is corrupt"
+def _effect_row(path: Path) -> tuple[int, bytes]:
+    """An effect file's ordinal and the stored bytes of its row."""
     try:
         document = json.loads(path.read_bytes())
-        content = document["index"]
-        if codec.checksum(codec.canonical_bytes(content)) != document["checksum"]:
-            raise ValueError("checksum mismatch")
-        columns, rows = content["columns"], content["rows"]
-        entries = []
-        for row in rows:
-            values = dict(zip(columns, row, strict=True))
-            metadata = CheckpointMetadata.model_validate(
-                {c: values[c] for c in _METADATA_COLUMNS} | {"run_id": run_id, "seq": values["seq"]}
-            )
-            entries.append(
-                IndexEntry.model_validate(
-                    {c: values[c] for c in _ENTRY_COLUMNS} | {"metadata": metadata}
-                )
-            )
-    except (KeyError, TypeError, ValueError, ValidationError, CheckpointEncodeError) as exc:
-        raise StorageError(
-            f"{problem} ({exc}); its record files are in {path.parent / 'checkpoints'}"
-        ) from None
-    return entries, [_entry_to_row(entry) for entry in entries]
+        return int(document["ordinal"]), codec.canonical_bytes(document["effect"])
+    except (KeyError, TypeError, ValueError, CheckpointEncodeError) as exc:
+        raise StorageError(f"the effect file {path} is corrupt ({exc})") from None

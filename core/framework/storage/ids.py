@@ -19,6 +19,7 @@ __all__ = [
     "ID_MAX_LENGTH",
     "validate_checkpoint_id",
     "validate_id",
+    "validate_key",
     "validate_node_id",
     "validate_run_id",
 ]
@@ -43,7 +44,19 @@ def validate_id(value: Any, kind: str = "run id", max_length: int = ID_MAX_LENGT
 
     The message names ``kind`` (e.g. ``"run id"``) and the first reason the id is unsafe.
     """
-    reason = _problem(value, max_length)
+    return _checked(value, kind, _problem(value, max_length))
+
+
+def validate_key(value: Any, kind: str, max_length: int = CHECKPOINT_ID_MAX_LENGTH) -> str:
+    """Like :func:`validate_id`, for keys that are hashed before they name a file.
+
+    Such a key never is a file name on its own, so the rules only file names need (drive
+    prefixes, Windows device names) do not apply: ``"a:send"`` (node ``a``) is a valid key.
+    """
+    return _checked(value, kind, _problem(value, max_length, file_name=False))
+
+
+def _checked(value: Any, kind: str, reason: str | None) -> str:
     if reason is None:
         return value
     shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:60])
@@ -62,7 +75,7 @@ def validate_checkpoint_id(value: Any) -> str:
     return validate_id(value, "checkpoint id", CHECKPOINT_ID_MAX_LENGTH)
 
 
-def _problem(value: Any, max_length: int) -> str | None:
+def _problem(value: Any, max_length: int, *, file_name: bool = True) -> str | None:
     if not isinstance(value, str):
         return f"must be a string, not {type(value).__name__}"
     if not value:
@@ -79,11 +92,11 @@ def _problem(value: Any, max_length: int) -> str | None:
         return "contains a path separator"
     if value[0] in ".-":
         return f"must not start with {value[0]!r}"
-    if _DRIVE.match(value):
+    if file_name and _DRIVE.match(value):
         return "starts like a drive (e.g. 'C:')"
     if value.endswith("."):
         return "must not end with '.'"
-    if value.split(".", 1)[0].lower() in _DEVICE_NAMES:
+    if file_name and value.split(".", 1)[0].lower() in _DEVICE_NAMES:
         return "is a reserved device name on Windows"
     if not _ALLOWED.fullmatch(value):
         bad = next(ch for ch in value if not _ALLOWED.fullmatch(ch))

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 
 from framework.errors import CorruptCheckpointError
+from framework.schemas.control import ControlSignal
+from framework.schemas.effect import EffectRecord
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.record_backend import RecordBackend
 from framework.storage.records import IndexEntry, decode_run, filter_runs
@@ -19,7 +21,7 @@ __all__ = ["MemoryStorage"]
 
 
 class MemoryStorage(RecordBackend):
-    """Checkpoints and run records in dictionaries of this instance.
+    """Checkpoints, run records, control signals and effects in dictionaries of this instance.
 
     ``records`` maps ``(run_id, seq)`` to a stored record body; it is public so tests can
     corrupt a stored record the way a failing disk would.
@@ -30,6 +32,9 @@ class MemoryStorage(RecordBackend):
         self.records: dict[tuple[str, int], bytes] = {}
         self._index: dict[str, list[IndexEntry]] = {}
         self._runs: dict[str, bytes] = {}
+        self._control: dict[str, bytes] = {}
+        # Per run, effect rows by key; dicts keep insertion order, which is start order.
+        self._effects: dict[str, dict[str, bytes]] = {}
 
     def close(self) -> None:
         """Nothing to release; the data stays readable until the instance is dropped."""
@@ -90,3 +95,32 @@ class MemoryStorage(RecordBackend):
     def _all_runs(self) -> Iterator[RunRecord]:
         for run_id, body in self._runs.items():
             yield decode_run(body, f"memory run {run_id!r}")
+
+    def _delete_run(self, run_id: str) -> bool:
+        existed = run_id in self._runs or run_id in self._index
+        existed |= run_id in self._control or run_id in self._effects
+        self._drop_run_records(run_id)
+        self._runs.pop(run_id, None)
+        self._control.pop(run_id, None)
+        self._effects.pop(run_id, None)
+        return existed
+
+    # --- control signals and effects ------------------------------------------------------
+
+    def _read_control(self, run_id: str) -> bytes | None:
+        return self._control.get(run_id)
+
+    def _write_control(self, signal: ControlSignal, body: bytes) -> None:
+        self._control[signal.run_id] = body
+
+    def _drop_control(self, run_id: str) -> None:
+        self._control.pop(run_id, None)
+
+    def _read_effect(self, run_id: str, key: str) -> bytes | None:
+        return self._effects.get(run_id, {}).get(key)
+
+    def _write_effect(self, record: EffectRecord, body: bytes) -> None:
+        self._effects.setdefault(record.run_id, {})[record.key] = body
+
+    def _effect_bodies(self, run_id: str) -> list[bytes]:
+        return list(self._effects.get(run_id, {}).values())

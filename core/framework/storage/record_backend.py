@@ -1,9 +1,16 @@
 """Checkpoint and run semantics shared by every backend that stores records.
 
 :class:`RecordBackend` implements the whole :class:`~framework.storage.backend.StorageBackend`
-contract on top of a handful of primitive operations (store a record with its index entry,
-read a record body, list index entries, retire records, and the run-record equivalents),
-so the memory, file and SQLite backends only say *where* bytes go, never *what* they mean.
+contract on top of the primitive operations of
+:class:`~framework.storage.primitives.RecordPrimitives` (store a record with its index
+entry, read a record body, list index entries, retire records, the run-record equivalents,
+and the write guard), so the memory, file and SQLite backends only say *where* bytes go,
+never *what* they mean. Checkpoints and runs are implemented here; leases, control signals
+and effects in the mixins it combines (:mod:`~framework.storage.leases`,
+:mod:`~framework.storage.control`, :mod:`~framework.storage.effects`).
+
+Every write of a run holds the run's write guard, so a fenced save or update checks the
+run's fencing token and writes in one atomic step, between processes too.
 
 Saving encodes the checkpoint's state tree and stores, against the run's previous record,
 either a delta (:mod:`framework.storage.delta`) or a full snapshot. A full one is written
@@ -23,11 +30,8 @@ the next full snapshot.
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
-from abc import abstractmethod
 from collections import OrderedDict
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,10 +40,13 @@ from framework.errors import CorruptCheckpointError, StorageError
 from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata, utc_now
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage import codec
-from framework.storage.backend import CorruptCheckpoint, SyncStorageBackend
+from framework.storage.backend import CorruptCheckpoint
 from framework.storage.chains import Tip, chain_of, find_broken, plan_prune
+from framework.storage.control import ControlOps
 from framework.storage.delta import apply_delta, diff
+from framework.storage.effects import EffectOps
 from framework.storage.ids import validate_checkpoint_id, validate_node_id, validate_run_id
+from framework.storage.leases import LEASE_FIELDS, LeaseOps
 from framework.storage.records import (
     IndexEntry,
     RecordForm,
@@ -62,81 +69,28 @@ class CorruptCheckpointWarning(UserWarning):
     """A corrupt checkpoint was skipped in favour of an older valid one."""
 
 
-class RecordBackend(SyncStorageBackend):
+class RecordBackend(LeaseOps, ControlOps, EffectOps):
     """The storage contract over primitive record and run operations (see module docs)."""
 
     def __init__(self, *, max_checkpoint_bytes: int | None = None) -> None:
-        if max_checkpoint_bytes is not None and max_checkpoint_bytes < 1:
-            raise StorageError(
-                f"max_checkpoint_bytes must be at least 1, not {max_checkpoint_bytes}"
-            )
-        self.max_checkpoint_bytes = max_checkpoint_bytes
-        self._lock = threading.RLock()
+        super().__init__()
+        self.max_checkpoint_bytes = _limit(max_checkpoint_bytes, "max_checkpoint_bytes")
         self._tips: OrderedDict[str, Tip] = OrderedDict()
-
-    # --- primitives each backend provides -----------------------------------------------
-
-    @abstractmethod
-    def _transaction(self) -> AbstractContextManager[None]:
-        """Held around every read-modify-write (the instance lock is already held)."""
-
-    def _snapshot(self) -> AbstractContextManager[None]:
-        """Held around multi-step reads, so they see one consistent state of the store."""
-        return nullcontext()
-
-    @abstractmethod
-    def _entries(self, run_id: str) -> list[IndexEntry]:
-        """Every stored record's entry (visible or not), oldest first."""
-
-    def _last_entry(self, run_id: str) -> IndexEntry | None:
-        entries = self._entries(run_id)
-        return entries[-1] if entries else None
-
-    @abstractmethod
-    def _read_body(self, run_id: str, entry: IndexEntry) -> bytes:
-        """A record's stored body; ``CorruptCheckpointError`` if it is missing or unreadable."""
-
-    @abstractmethod
-    def _append(self, run_id: str, entry: IndexEntry, body: bytes) -> None:
-        """Store a record body, then its index entry, so no entry names a missing body."""
-
-    @abstractmethod
-    def _retire(self, run_id: str, hide: set[int], drop: set[int]) -> None:
-        """Mark ``hide`` seqs not visible and delete the records and entries of ``drop``."""
-
-    @abstractmethod
-    def _drop_run_records(self, run_id: str) -> None:
-        """Delete every record and entry of the run."""
-
-    @abstractmethod
-    def _insert_run(self, record: RunRecord, body: bytes) -> bool:
-        """Store a new run record; ``False`` if one with that id exists."""
-
-    @abstractmethod
-    def _read_run(self, run_id: str) -> RunRecord | None: ...
-
-    @abstractmethod
-    def _replace_run(self, record: RunRecord, body: bytes) -> None: ...
-
-    @abstractmethod
-    def _select_runs(
-        self,
-        status: RunStatus | None,
-        agent_id: str | None,
-        graph_id: str | None,
-        limit: int | None,
-    ) -> list[RunRecord]:
-        """Matching run records, newest first (see :func:`filter_runs`)."""
 
     # --- checkpoints ----------------------------------------------------------------------
 
-    def save_checkpoint(self, cp: Checkpoint) -> CheckpointMetadata:
+    def save_checkpoint(
+        self, cp: Checkpoint, *, fencing_token: int | None = None, max_bytes: int | None = None
+    ) -> CheckpointMetadata:
         _validate_checkpoint_ids(cp)
+        limits = [n for n in (self.max_checkpoint_bytes, _limit(max_bytes, "max_bytes")) if n]
         tree = encode_state(cp)
         state_bytes = len(codec.canonical_bytes(tree))
-        check_size(cp, tree, state_bytes, self.max_checkpoint_bytes)
+        check_size(cp, tree, state_bytes, min(limits, default=None))
         metadata = cp.to_metadata(size_bytes=state_bytes)
-        with self._lock, self._transaction():
+        with self._writing(cp.run_id, create=True):
+            if fencing_token is not None:
+                self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
             last = self._last_entry(cp.run_id)
             if last is not None and cp.seq <= last.seq:
                 raise StorageError(
@@ -193,7 +147,7 @@ class RecordBackend(SyncStorageBackend):
 
     def delete_checkpoints(self, run_id: str) -> int:
         validate_run_id(run_id)
-        with self._lock, self._transaction():
+        with self._writing(run_id):
             count = sum(1 for e in self._entries(run_id) if e.visible)
             self._drop_run_records(run_id)
             self._tips.pop(run_id, None)
@@ -203,7 +157,7 @@ class RecordBackend(SyncStorageBackend):
         validate_run_id(run_id)
         if type(keep) is not int or keep < 0:
             raise StorageError(f"keep must be a non-negative int, not {keep!r}")
-        with self._lock, self._transaction():
+        with self._writing(run_id):
             removed, hide, drop = plan_prune(self._entries(run_id), keep)
             if removed:
                 self._retire(run_id, hide, drop)
@@ -240,7 +194,7 @@ class RecordBackend(SyncStorageBackend):
     def create_run(self, record: RunRecord) -> RunRecord:
         validate_run_id(record.run_id)
         body = encode_run(record)
-        with self._lock, self._transaction():
+        with self._writing(record.run_id, create=True):
             if not self._insert_run(record, body):
                 raise StorageError(
                     f"run {record.run_id!r} already exists; update it with update_run or "
@@ -270,17 +224,26 @@ class RecordBackend(SyncStorageBackend):
         with self._lock, self._snapshot():
             return self._select_runs(wanted, agent_id, graph_id, limit)
 
-    def update_run(self, run_id: str, /, **changes: Any) -> RunRecord:
+    def update_run(
+        self, run_id: str, /, *, expect_fencing_token: int | None = None, **changes: Any
+    ) -> RunRecord:
         validate_run_id(run_id)
         if "run_id" in changes:
             raise StorageError("a run's run_id cannot be changed; create a new run instead")
         unknown = sorted(set(changes) - set(RunRecord.model_fields))
         if unknown:
             raise StorageError(f"unknown run record field(s): {', '.join(unknown)}")
-        with self._lock, self._transaction():
-            current = self._read_run(run_id)
-            if current is None:
-                raise StorageError(f"run {run_id!r} does not exist; create it with create_run")
+        leased = sorted(LEASE_FIELDS & set(changes))
+        if leased:
+            raise StorageError(
+                f"{', '.join(leased)} change only through claim_run, renew_lease and release_lease"
+            )
+        with self._writing(run_id):
+            current = (
+                self._require_run(run_id)
+                if expect_fencing_token is None
+                else self._check_fence(run_id, expect_fencing_token, f"updating run {run_id!r}")
+            )
             data = {name: getattr(current, name) for name in RunRecord.model_fields}
             data["updated_at"] = utc_now()
             data.update(changes)
@@ -290,6 +253,12 @@ class RecordBackend(SyncStorageBackend):
                 raise StorageError(f"invalid change to run {run_id!r}: {exc}") from None
             self._replace_run(record, encode_run(record))
             return record
+
+    def delete_run(self, run_id: str) -> bool:
+        validate_run_id(run_id)
+        with self._writing(run_id):
+            self._tips.pop(run_id, None)
+            return self._delete_run(run_id)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -341,6 +310,12 @@ class RecordBackend(SyncStorageBackend):
         self._tips.move_to_end(run_id)
         while len(self._tips) > _CACHED_RUNS:
             self._tips.popitem(last=False)
+
+
+def _limit(value: int | None, name: str) -> int | None:
+    if value is not None and (type(value) is not int or value < 1):
+        raise StorageError(f"{name} must be an int of at least 1, not {value!r}")
+    return value
 
 
 def _validate_checkpoint_ids(cp: Checkpoint) -> None:

@@ -6,11 +6,14 @@ write lock instead of failing, and a killed process leaves either the whole chan
 of it. ``synchronous=NORMAL`` survives a killed process; ``fsync=True`` selects ``FULL``,
 which also survives power loss.
 
-Tables: ``schema_version`` (one row), ``runs`` (the run record plus the columns runs are
-filtered and ordered by) and ``checkpoint_records`` (one row per stored record: its index
-entry as columns and the payload as a blob, keyed by ``(run_id, seq)``). The layout is
-created by numbered migrations; new groups of the contract (leases, items, effects) arrive
-as new migrations and tables.
+Tables: ``schema_version`` (one row), ``runs`` (the run record, lease included, plus the
+columns runs are filtered and ordered by), ``checkpoint_records`` (one row per stored
+record: its index entry as columns and the payload as a blob, keyed by ``(run_id, seq)``),
+``control_signals`` (the pending request per run) and ``effects`` (one row per effect,
+keyed by ``(run_id, key)``, listed in rowid order, which is insertion order). The layout is
+created by numbered migrations; a database of an older version is migrated when opened.
+A fenced write reads the run's fencing token and writes inside one ``BEGIN IMMEDIATE``
+transaction, so the check and the write are atomic between processes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from pydantic import ValidationError
 
 from framework.errors import CorruptCheckpointError, StorageError
 from framework.schemas.checkpoint import CheckpointMetadata
+from framework.schemas.control import ControlSignal
+from framework.schemas.effect import EffectRecord
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage import faults
 from framework.storage.record_backend import RecordBackend
@@ -63,6 +68,20 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             metadata TEXT NOT NULL,
             payload BLOB NOT NULL,
             PRIMARY KEY (run_id, seq)
+        )""",
+    ),
+    (
+        """CREATE TABLE control_signals (
+            run_id TEXT PRIMARY KEY,
+            action TEXT NOT NULL,
+            body BLOB NOT NULL
+        )""",
+        """CREATE TABLE effects (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (run_id, key)
         )""",
     ),
 )
@@ -105,7 +124,7 @@ class SQLiteStorage(RecordBackend):
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite storage {self.path}: {exc}") from None
         self._conn: sqlite3.Connection | None = conn
-        with self._lock, self._begin("BEGIN IMMEDIATE", fault_point=None):
+        with self._lock, self._begin("BEGIN IMMEDIATE", writes=False):
             self._migrate(conn)
 
     def close(self) -> None:
@@ -139,13 +158,14 @@ class SQLiteStorage(RecordBackend):
     # --- transactions -----------------------------------------------------------------------
 
     def _transaction(self) -> AbstractContextManager[None]:
-        return self._begin("BEGIN IMMEDIATE", "sqlite.before_commit")
+        return self._begin("BEGIN IMMEDIATE", writes=True)
 
     def _snapshot(self) -> AbstractContextManager[None]:
-        return self._begin("BEGIN", None)
+        return self._begin("BEGIN", writes=False)
 
     @contextmanager
-    def _begin(self, statement: str, fault_point: str | None) -> Iterator[None]:
+    def _begin(self, statement: str, *, writes: bool) -> Iterator[None]:
+        """A transaction; one that ``writes`` passes the commit's fault points."""
         db = self._db
         try:
             db.execute(statement)
@@ -153,8 +173,8 @@ class SQLiteStorage(RecordBackend):
             raise StorageError(f"SQLite storage {self.path}: {exc}") from None
         try:
             yield
-            if fault_point is not None:
-                faults.point(fault_point)
+            if writes:
+                faults.point("sqlite.before_commit")
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             db.execute("ROLLBACK")
@@ -162,6 +182,8 @@ class SQLiteStorage(RecordBackend):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if writes:
+            faults.point("sqlite.after_commit")
 
     # --- records ----------------------------------------------------------------------------
 
@@ -246,6 +268,12 @@ class SQLiteStorage(RecordBackend):
             (*values, run_id),
         )
 
+    def _delete_run(self, run_id: str) -> bool:
+        deleted = 0
+        for table in ("runs", "checkpoint_records", "control_signals", "effects"):
+            deleted += self._db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,)).rowcount
+        return deleted > 0
+
     def _select_runs(
         self,
         status: RunStatus | None,
@@ -264,6 +292,45 @@ class SQLiteStorage(RecordBackend):
         sql += " ORDER BY created_key DESC, run_id DESC LIMIT ?"
         rows = self._db.execute(sql, (*params, -1 if limit is None else limit)).fetchall()
         return [decode_run(bytes(body), f"{self.path} run {run_id!r}") for run_id, body in rows]
+
+    # --- control signals and effects --------------------------------------------------------
+
+    def _read_control(self, run_id: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT body FROM control_signals WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _write_control(self, signal: ControlSignal, body: bytes) -> None:
+        self._db.execute(
+            "INSERT INTO control_signals (run_id, action, body) VALUES (?, ?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET action = excluded.action, body = excluded.body",
+            (signal.run_id, signal.action.value, body),
+        )
+
+    def _drop_control(self, run_id: str) -> None:
+        self._db.execute("DELETE FROM control_signals WHERE run_id = ?", (run_id,))
+
+    def _read_effect(self, run_id: str, key: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT body FROM effects WHERE run_id = ? AND key = ?", (run_id, key)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _write_effect(self, record: EffectRecord, body: bytes) -> None:
+        # An upsert keeps the row (and its rowid, hence its place in the list) of a known key.
+        self._db.execute(
+            "INSERT INTO effects (run_id, key, status, body) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, "
+            "body = excluded.body",
+            (record.run_id, record.key, record.status.value, body),
+        )
+
+    def _effect_bodies(self, run_id: str) -> list[bytes]:
+        rows = self._db.execute(
+            "SELECT body FROM effects WHERE run_id = ? ORDER BY rowid", (run_id,)
+        ).fetchall()
+        return [bytes(body) for (body,) in rows]
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

@@ -23,10 +23,14 @@ from framework.schemas.checkpoint import (
     CheckpointMetadata,
     Durability,
     ExecutorType,
+    InDoubtPolicy,
     OnSaveError,
     RetentionStrategy,
     SaveFrequency,
 )
+from framework.schemas.control import ControlAction, ControlSignal
+from framework.schemas.effect import EffectRecord, EffectStatus
+from framework.schemas.lease import Lease
 from framework.schemas.run import RunRecord, RunStatus, RunTotals
 
 __all__ = [
@@ -119,11 +123,17 @@ for _own in (
     CheckpointMetadata,
     Durability,
     ExecutorType,
+    InDoubtPolicy,
     OnSaveError,
     RetentionStrategy,
     SaveFrequency,
     RunRecord,
     RunStatus,
     RunTotals,
+    Lease,
+    ControlAction,
+    ControlSignal,
+    EffectRecord,
+    EffectStatus,
 ):
     register_type(_own)

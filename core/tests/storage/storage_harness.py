@@ -17,6 +17,7 @@ from framework.storage.backend import StorageBackend
 class Harness(ABC):
     name: str
     storage: StorageBackend
+    url: str  # the storage URL another process opens (durable backends only)
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -66,6 +67,7 @@ class FileHarness(Harness):
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.storage = FileStorage(root / "store")
+        self.url = f"file://{root / 'store'}"
 
     def reopen(self) -> StorageBackend:
         return FileStorage(self.root / "store")
@@ -93,6 +95,7 @@ class SQLiteHarness(Harness):
         super().__init__(root)
         self.db_path = root / "state.db"
         self.storage = SQLiteStorage(self.db_path)
+        self.url = f"sqlite://{self.db_path}"
 
     def reopen(self) -> StorageBackend:
         return SQLiteStorage(self.db_path)

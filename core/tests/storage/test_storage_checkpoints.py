@@ -164,3 +164,35 @@ def test_checkpoint_above_max_bytes_names_largest_keys(factory, tmp_path):
     storage.save_checkpoint(make_checkpoint("run-1", 0, {"small": 1}))
     assert storage.latest_seq("run-1") == 0
     storage.close()
+
+
+def test_max_bytes_per_save_lowers_the_limit_for_that_save(storage: StorageBackend):
+    big = make_checkpoint("run-1", 0, {"big": "x" * 3_000})
+
+    with pytest.raises(CheckpointTooLargeError, match="max_checkpoint_bytes=1,000"):
+        storage.save_checkpoint(big, max_bytes=1_000)
+    assert storage.latest_seq("run-1") == -1
+
+    storage.save_checkpoint(big, max_bytes=100_000)
+    assert storage.latest_seq("run-1") == 0
+
+
+@pytest.mark.parametrize("factory", [MemoryStorage, FileStorage, SQLiteStorage])
+async def test_the_lower_of_backend_and_per_save_limit_applies(factory, tmp_path):
+    args = () if factory is MemoryStorage else (tmp_path / "store",)
+    storage = factory(*args, max_checkpoint_bytes=2_000)
+    cp = make_checkpoint("run-1", 0, {"big": "x" * 3_000})
+
+    with pytest.raises(CheckpointTooLargeError, match="max_checkpoint_bytes=2,000"):
+        await storage.asave_checkpoint(cp, max_bytes=1_000_000)
+    with pytest.raises(CheckpointTooLargeError, match="max_checkpoint_bytes=500"):
+        await storage.asave_checkpoint(make_checkpoint("run-1", 0, {"m": "y" * 800}), max_bytes=500)
+    assert await storage.alatest_seq("run-1") == -1
+    storage.close()
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, "10"])
+def test_a_bad_max_bytes_is_refused(storage: StorageBackend, bad):
+    with pytest.raises(StorageError, match="max_bytes"):
+        storage.save_checkpoint(make_checkpoint("run-1", 0), max_bytes=bad)
+    assert storage.latest_seq("run-1") == -1

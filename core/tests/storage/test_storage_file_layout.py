@@ -26,6 +26,7 @@ def test_layout_is_one_folder_per_run_of_json_files(tmp_path: Path):
         storage.save_checkpoint(make_checkpoint("run-1", seq))
 
     assert _files(tmp_path) == [
+        "runs/run-1/.lock",
         "runs/run-1/checkpoints/000000000000.json",
         "runs/run-1/checkpoints/000000000001.json",
         "runs/run-1/index.json",
@@ -83,7 +84,7 @@ def test_no_temp_files_are_left_behind(tmp_path: Path):
     storage.update_run("run-1", last_error="x")
     storage.prune_checkpoints("run-1", 2)
 
-    assert not [name for name in _files(tmp_path) if Path(name).name.startswith(".")]
+    assert not [name for name in _files(tmp_path) if name.endswith(".tmp")]
 
 
 def test_a_corrupted_index_is_reported_not_trusted(tmp_path: Path):

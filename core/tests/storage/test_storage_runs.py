@@ -9,7 +9,10 @@ from storage_harness import Harness
 from storage_helpers import Author, make_checkpoint
 
 from framework.errors import StorageError
+from framework.schemas.control import ControlAction
+from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord, RunStatus, RunTotals
+from framework.storage import FileStorage
 from framework.storage.backend import StorageBackend
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -128,3 +131,70 @@ def test_run_records_and_checkpoints_are_separate(storage: StorageBackend):
 
     assert storage.delete_checkpoints("run-1") == 1
     assert storage.get_run("run-1") is not None
+
+
+def _run_with_everything(storage: StorageBackend, run_id: str) -> None:
+    storage.create_run(_run(run_id, 0))
+    for seq in range(3):
+        storage.save_checkpoint(make_checkpoint(run_id, seq))
+    storage.request_control(run_id, ControlAction.PAUSE)
+    storage.start_effect(run_id, "n", "n:x", "idem")
+    storage.complete_effect(run_id, "n:x", 1)
+    storage.claim_run(run_id, make_owner_id())
+
+
+def test_delete_run_removes_everything_of_the_run(harness: Harness):
+    storage = harness.storage
+    _run_with_everything(storage, "run-1")
+    _run_with_everything(storage, "run-2")
+
+    assert storage.delete_run("run-1") is True
+
+    for view in (storage, harness.reopen()):
+        assert view.get_run("run-1") is None
+        assert view.list_checkpoints("run-1") == []
+        assert view.latest_seq("run-1") == -1
+        assert view.load_latest_checkpoint("run-1") is None
+        assert view.get_control("run-1") is None
+        assert view.list_effects("run-1") == []
+        assert [r.run_id for r in view.list_runs()] == ["run-2"]
+        assert [m.seq for m in view.list_checkpoints("run-2")] == [0, 1, 2]
+        assert len(view.list_effects("run-2")) == 1
+
+
+def test_deleting_a_missing_run_returns_false(storage: StorageBackend):
+    assert storage.delete_run("missing") is False
+
+
+def test_a_deleted_run_id_starts_afresh(storage: StorageBackend):
+    _run_with_everything(storage, "run-1")
+    storage.delete_run("run-1")
+
+    storage.create_run(_run("run-1", 1))
+    storage.save_checkpoint(make_checkpoint("run-1", 0, {"fresh": True}))
+
+    assert storage.delete_run("run-1") is True
+    assert storage.delete_run("run-1") is False
+
+
+def test_a_run_with_checkpoints_but_no_record_can_be_deleted(storage: StorageBackend):
+    storage.save_checkpoint(make_checkpoint("run-1", 0))
+
+    assert storage.delete_run("run-1") is True
+    assert storage.list_checkpoints("run-1") == []
+
+
+async def test_async_delete_run(storage: StorageBackend):
+    _run_with_everything(storage, "run-1")
+
+    assert await storage.adelete_run("run-1") is True
+    assert await storage.aget_run("run-1") is None
+
+
+def test_file_delete_run_removes_the_folder(tmp_path):
+    storage = FileStorage(tmp_path)
+    _run_with_everything(storage, "run-1")
+
+    storage.delete_run("run-1")
+
+    assert list((tmp_path / "runs").iterdir()) == []

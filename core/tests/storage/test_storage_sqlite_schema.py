@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -9,7 +10,10 @@ import pytest
 from storage_helpers import make_checkpoint
 
 from framework.errors import StorageError
-from framework.storage import SQLiteStorage
+from framework.schemas.control import ControlAction
+from framework.schemas.lease import make_owner_id
+from framework.schemas.run import RunRecord
+from framework.storage import SQLiteStorage, codec
 from framework.storage.sqlite_backend import SCHEMA_VERSION
 
 
@@ -24,7 +28,7 @@ def test_new_database_has_versioned_schema_in_wal_mode(tmp_path: Path):
 
     assert _query(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     tables = {name for (name,) in _query(path, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"schema_version", "runs", "checkpoint_records"} <= tables
+    assert {"schema_version", "runs", "checkpoint_records", "control_signals", "effects"} <= tables
     assert _query(path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -85,3 +89,44 @@ def test_a_failed_write_rolls_back_completely(tmp_path: Path):
         storage.save_checkpoint(make_checkpoint("run-1", 1))
     assert _query(tmp_path / "state.db", "SELECT COUNT(*) FROM checkpoint_records") == [(2,)]
     storage.close()
+
+
+def _downgrade_to_version_1(path: Path) -> None:
+    """Make the database exactly what version 1 wrote: no coordination tables or lease fields."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE control_signals")
+        conn.execute("DROP TABLE effects")
+        conn.execute("UPDATE schema_version SET version = 1")
+        for run_id, body in conn.execute("SELECT run_id, body FROM runs").fetchall():
+            tree = json.loads(body)
+            for field in ("lease_owner", "lease_expires_at", "fencing_token"):
+                del tree[field]
+            conn.execute(
+                "UPDATE runs SET body = ? WHERE run_id = ?", (codec.canonical_bytes(tree), run_id)
+            )
+
+
+def test_a_version_1_database_is_migrated_and_keeps_working(tmp_path: Path):
+    path = tmp_path / "state.db"
+    with SQLiteStorage(path) as storage:
+        storage.create_run(RunRecord(run_id="run-1", agent_id="agent"))
+        storage.save_checkpoint(make_checkpoint("run-1", 0))
+    _downgrade_to_version_1(path)
+    assert _query(path, "SELECT version FROM schema_version") == [(1,)]
+
+    with SQLiteStorage(path) as storage:
+        record = storage.get_run("run-1")
+        assert (record.agent_id, record.lease_owner, record.fencing_token) == ("agent", None, 0)
+        assert storage.load_latest_checkpoint("run-1").seq == 0
+        lease = storage.claim_run("run-1", make_owner_id())
+        storage.save_checkpoint(make_checkpoint("run-1", 1), fencing_token=lease.fencing_token)
+        storage.request_control("run-1", ControlAction.PAUSE)
+        storage.start_effect("run-1", "n", "n:x", "idem")
+
+    assert _query(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert SCHEMA_VERSION == 2
+    with SQLiteStorage(path) as storage:
+        assert storage.load_latest_checkpoint("run-1").seq == 1
+        assert storage.get_run("run-1").fencing_token == 1
+        assert storage.get_control("run-1").action is ControlAction.PAUSE
+        assert [e.key for e in storage.list_effects("run-1")] == ["n:x"]

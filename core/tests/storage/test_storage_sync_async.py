@@ -8,6 +8,9 @@ import anyio
 from storage_helpers import make_checkpoint
 
 from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
+from framework.schemas.control import ControlAction, ControlSignal
+from framework.schemas.effect import EffectRecord
+from framework.schemas.lease import Lease
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage import MemoryStorage
 from framework.storage.backend import CorruptCheckpoint, StorageBackend
@@ -77,8 +80,8 @@ class NativelyAsync(StorageBackend):
         await anyio.sleep(0)
         return getattr(self.inner, name)(*args, **kwargs)
 
-    async def asave_checkpoint(self, cp: Checkpoint) -> CheckpointMetadata:
-        return await self._call("save_checkpoint", cp)
+    async def asave_checkpoint(self, cp: Checkpoint, **options: Any) -> CheckpointMetadata:
+        return await self._call("save_checkpoint", cp, **options)
 
     async def aload_checkpoint(self, run_id: str, checkpoint_id: str) -> Checkpoint | None:
         return await self._call("load_checkpoint", run_id, checkpoint_id)
@@ -112,6 +115,42 @@ class NativelyAsync(StorageBackend):
 
     async def aupdate_run(self, run_id: str, /, **changes: Any) -> RunRecord:
         return await self._call("update_run", run_id, **changes)
+
+    async def adelete_run(self, run_id: str) -> bool:
+        return await self._call("delete_run", run_id)
+
+    async def aclaim_run(self, run_id: str, owner_id: str, **options: Any) -> Lease:
+        return await self._call("claim_run", run_id, owner_id, **options)
+
+    async def arenew_lease(self, lease: Lease, **options: Any) -> Lease:
+        return await self._call("renew_lease", lease, **options)
+
+    async def arelease_lease(self, lease: Lease) -> None:
+        await self._call("release_lease", lease)
+
+    async def arequest_control(self, run_id: str, action: ControlAction, reason: str = ""):
+        return await self._call("request_control", run_id, action, reason)
+
+    async def aget_control(self, run_id: str) -> ControlSignal | None:
+        return await self._call("get_control", run_id)
+
+    async def aclear_control(self, run_id: str, **options: Any) -> None:
+        await self._call("clear_control", run_id, **options)
+
+    async def astart_effect(self, *args: str) -> EffectRecord:
+        return await self._call("start_effect", *args)
+
+    async def acomplete_effect(self, run_id: str, key: str, result: Any) -> EffectRecord:
+        return await self._call("complete_effect", run_id, key, result)
+
+    async def afail_effect(self, run_id: str, key: str, error: str) -> EffectRecord:
+        return await self._call("fail_effect", run_id, key, error)
+
+    async def aget_effect(self, run_id: str, key: str) -> EffectRecord | None:
+        return await self._call("get_effect", run_id, key)
+
+    async def alist_effects(self, run_id: str) -> list[EffectRecord]:
+        return await self._call("list_effects", run_id)
 
     async def aclose(self) -> None:
         self.closed = True
