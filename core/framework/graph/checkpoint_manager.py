@@ -13,9 +13,8 @@ calling thread, so they are safe from scripts, the CLI and async code alike.
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,6 +22,7 @@ from framework.errors import (
     CheckpointEncodeError,
     CheckpointSaveError,
     CheckpointTooLargeError,
+    FencedOutError,
     InvalidIdError,
 )
 from framework.graph.checkpoint_contents import (
@@ -31,6 +31,8 @@ from framework.graph.checkpoint_contents import (
     check_checkpoint_size,
     merge_requests,
 )
+from framework.graph.checkpoint_numbering import SeqCounter, renumbering
+from framework.graph.run_control import RunControl
 from framework.schemas.checkpoint import (
     Checkpoint,
     CheckpointConfig,
@@ -52,13 +54,14 @@ logger = logging.getLogger("framework.checkpoint")
 _SELF_EXPLAINING = (CheckpointEncodeError, CheckpointTooLargeError, InvalidIdError)
 
 Restored = tuple[dict[str, Any] | None, str | None]
+_Build = Callable[[int], Checkpoint]
 
 
 class CheckpointSaveWarning(UserWarning):
     """A checkpoint could not be saved and ``on_save_error="warn"`` let the run continue."""
 
 
-class CheckpointManager:
+class CheckpointManager(RunControl):
     """Writes, numbers, prunes and restores the checkpoints of runs.
 
     ``storage`` is a :class:`StorageBackend` or a storage URL (``memory://``,
@@ -79,6 +82,10 @@ class CheckpointManager:
     ``max_checkpoint_bytes`` is enforced by the storage when the manager opened it. A
     backend passed in keeps its own limit; if the config sets a lower one explicitly, the
     manager measures each checkpoint itself before saving (one extra encoding per save).
+
+    Durable runs (executors given this manager) write through :meth:`acommit_checkpoint`
+    with their lease's fencing token; pausing, cancelling, forking and previewing runs come
+    from :class:`~framework.graph.run_control.RunControl`.
     """
 
     def __init__(
@@ -99,8 +106,7 @@ class CheckpointManager:
                 f"storage must be a StorageBackend or a storage URL, not {type(storage).__name__}"
             )
         self.storage = storage
-        self._lock = threading.Lock()
-        self._next_seq: dict[str, int] = {}
+        self._seqs = SeqCounter()
         backend_limit = getattr(storage, "max_checkpoint_bytes", None)
         explicit = "max_checkpoint_bytes" in config.model_fields_set
         self._size_limit = (
@@ -145,7 +151,8 @@ class CheckpointManager:
         step_number, totals, next_node_id, pending_input, context, kind, ...); every other
         key, and the mapping under ``metadata["metadata"]``, becomes user metadata.
         """
-        return self._save(run_id, node_id, memory, executor_type, metadata, None)
+        build = self._builder(run_id, node_id, memory, executor_type, metadata, None)
+        return self._save(run_id, node_id, build)
 
     async def asave_checkpoint(
         self,
@@ -155,7 +162,27 @@ class CheckpointManager:
         executor_type: ExecutorType = ExecutorType.GRAPH,
         metadata: Mapping[str, Any] | None = None,
     ) -> str | None:
-        return await self._asave(run_id, node_id, memory, executor_type, metadata, None)
+        build = self._builder(run_id, node_id, memory, executor_type, metadata, None)
+        return await self._asave(run_id, node_id, build)
+
+    def commit_checkpoint(self, cp: Checkpoint, *, fencing_token: int | None = None) -> str | None:
+        """Number ``cp`` as its run's next checkpoint, store it, and return its new id.
+
+        The seq and id of ``cp`` are replaced (``ckpt_{run}_{node}_{seq}``, node ``start``
+        for a checkpoint taken before any node). With ``fencing_token`` the storage refuses
+        the write with ``FencedOutError`` unless it is the run's current token; that error
+        is always raised, whatever ``on_save_error`` says, because the writer must stop. A
+        token not seen before for the run (a new claim) makes the seq be read from storage
+        again. Retention and error handling are those of :meth:`save_checkpoint`.
+        """
+        self._seqs.adopt_token(cp.run_id, fencing_token)
+        return self._save(cp.run_id, cp.node_id or "start", renumbering(cp), fencing_token)
+
+    async def acommit_checkpoint(
+        self, cp: Checkpoint, *, fencing_token: int | None = None
+    ) -> str | None:
+        self._seqs.adopt_token(cp.run_id, fencing_token)
+        return await self._asave(cp.run_id, cp.node_id or "start", renumbering(cp), fencing_token)
 
     def save_requested(
         self,
@@ -177,7 +204,10 @@ class CheckpointManager:
         merged = merge_requests(metadata, requests)
         if merged is None:
             return None
-        return self._save(run_id, node_id, memory, executor_type, merged, CheckpointKind.REQUESTED)
+        kind = CheckpointKind.REQUESTED
+        return self._save(
+            run_id, node_id, self._builder(run_id, node_id, memory, executor_type, merged, kind)
+        )
 
     async def asave_requested(
         self,
@@ -191,8 +221,9 @@ class CheckpointManager:
         merged = merge_requests(metadata, requests)
         if merged is None:
             return None
+        kind = CheckpointKind.REQUESTED
         return await self._asave(
-            run_id, node_id, memory, executor_type, merged, CheckpointKind.REQUESTED
+            run_id, node_id, self._builder(run_id, node_id, memory, executor_type, merged, kind)
         )
 
     # --- reading ------------------------------------------------------------------------
@@ -239,13 +270,13 @@ class CheckpointManager:
         try:
             return self.storage.delete_checkpoints(run_id)
         finally:
-            self._forget(run_id)
+            self._seqs.forget(run_id)
 
     async def adelete_checkpoints(self, run_id: str) -> int:
         try:
             return await self.storage.adelete_checkpoints(run_id)
         finally:
-            self._forget(run_id)
+            self._seqs.forget(run_id)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -283,24 +314,22 @@ class CheckpointManager:
     # --- internals ----------------------------------------------------------------------
 
     def _save(
-        self,
-        run_id: str,
-        node_id: str,
-        memory: MemoryLike,
-        executor_type: ExecutorType,
-        metadata: Mapping[str, Any] | None,
-        kind: CheckpointKind | None,
+        self, run_id: str, node_id: str, build: _Build, fencing_token: int | None = None
     ) -> str | None:
         if not self.config.enabled:
             return None
         try:
             validate_run_id(run_id)
             validate_node_id(node_id)
-            seq = self._claim_seq(run_id)
+            seq = self._seqs.claim(run_id)
             if seq is None:
-                seq = self._claim_seq(run_id, self.storage.latest_seq(run_id))
-            cp = self._build(run_id, node_id, seq, memory, executor_type, metadata, kind)
-            self.storage.save_checkpoint(cp)
+                seq = self._seqs.claim(run_id, self.storage.latest_seq(run_id))
+            cp = self._measured(build(seq))
+            # Unfenced saves keep the plain call, which backends of the first contract take.
+            if fencing_token is None:
+                self.storage.save_checkpoint(cp)
+            else:
+                self.storage.save_checkpoint(cp, fencing_token=fencing_token)
         except Exception as exc:
             return self._failed(run_id, node_id, exc)
         keep = self._keep()
@@ -312,24 +341,21 @@ class CheckpointManager:
         return cp.id
 
     async def _asave(
-        self,
-        run_id: str,
-        node_id: str,
-        memory: MemoryLike,
-        executor_type: ExecutorType,
-        metadata: Mapping[str, Any] | None,
-        kind: CheckpointKind | None,
+        self, run_id: str, node_id: str, build: _Build, fencing_token: int | None = None
     ) -> str | None:
         if not self.config.enabled:
             return None
         try:
             validate_run_id(run_id)
             validate_node_id(node_id)
-            seq = self._claim_seq(run_id)
+            seq = self._seqs.claim(run_id)
             if seq is None:
-                seq = self._claim_seq(run_id, await self.storage.alatest_seq(run_id))
-            cp = self._build(run_id, node_id, seq, memory, executor_type, metadata, kind)
-            await self.storage.asave_checkpoint(cp)
+                seq = self._seqs.claim(run_id, await self.storage.alatest_seq(run_id))
+            cp = self._measured(build(seq))
+            if fencing_token is None:
+                await self.storage.asave_checkpoint(cp)
+            else:
+                await self.storage.asave_checkpoint(cp, fencing_token=fencing_token)
         except Exception as exc:
             return self._failed(run_id, node_id, exc)
         keep = self._keep()
@@ -340,40 +366,29 @@ class CheckpointManager:
                 self._retention_failed(cp, exc)
         return cp.id
 
-    def _claim_seq(self, run_id: str, latest: int | None = None) -> int | None:
-        """The run's next seq from the counter; ``None`` if unknown and ``latest`` not given."""
-        with self._lock:
-            cached = self._next_seq.get(run_id)
-            if cached is None and latest is None:
-                return None
-            seq = max(cached or 0, -1 if latest is None else latest + 1)
-            self._next_seq[run_id] = seq + 1
-            return seq
-
-    def _forget(self, run_id: str) -> None:
-        # The next save asks the storage again (after a failure, a delete, another writer).
-        with self._lock:
-            self._next_seq.pop(run_id, None)
-
-    def _build(
-        self,
+    @staticmethod
+    def _builder(
         run_id: str,
         node_id: str,
-        seq: int,
         memory: MemoryLike,
         executor_type: ExecutorType,
         metadata: Mapping[str, Any] | None,
         kind: CheckpointKind | None,
-    ) -> Checkpoint:
-        cp = build_checkpoint(
-            run_id=run_id,
-            node_id=node_id,
-            seq=seq,
-            memory=memory,
-            executor_type=executor_type,
-            metadata=metadata,
-            kind=kind,
-        )
+    ) -> _Build:
+        def build(seq: int) -> Checkpoint:
+            return build_checkpoint(
+                run_id=run_id,
+                node_id=node_id,
+                seq=seq,
+                memory=memory,
+                executor_type=executor_type,
+                metadata=metadata,
+                kind=kind,
+            )
+
+        return build
+
+    def _measured(self, cp: Checkpoint) -> Checkpoint:
         if self._size_limit is not None:
             check_checkpoint_size(cp, self._size_limit)
         return cp
@@ -388,7 +403,9 @@ class CheckpointManager:
 
     def _failed(self, run_id: str, node_id: str, exc: Exception) -> None:
         """Raise the save failure as a typed error, or warn and return ``None`` in warn mode."""
-        self._forget(run_id)
+        self._seqs.forget(run_id)
+        if isinstance(exc, FencedOutError):
+            raise exc
         error: Exception = exc
         if not isinstance(exc, _SELF_EXPLAINING):
             error = CheckpointSaveError(

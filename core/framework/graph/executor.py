@@ -2,10 +2,11 @@
 
 One step of a run: resolve the node's inputs, run it (retrying failed attempts with
 backoff), write its output to shared memory, decide the next node, then continue. The run
-between two nodes is fully described by a :class:`RunState`; a durable layer plugs in at
-two hooks: :meth:`GraphExecutor.before_node` (between nodes: honour pause or cancel
-requests) and :meth:`GraphExecutor.after_node` (after a node finished and the next node
-was decided: save a checkpoint).
+between two nodes is fully described by a :class:`RunState`. Subclasses may plug in at two
+hooks: :meth:`GraphExecutor.before_node` (between nodes) and :meth:`GraphExecutor.after_node`
+(after a node finished and the next node was decided). Given a checkpoint manager, the
+executor makes the run durable (:mod:`framework.graph.durable_graph`): it checkpoints at
+those same two points, under a lease, and honours pause and cancel requests between nodes.
 """
 
 from __future__ import annotations
@@ -13,20 +14,22 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from framework.errors import GraphValidationError
 from framework.graph.callables import call_sync_or_async
 from framework.graph.decision_log import DecisionLog, RunRecorder
+from framework.graph.durable import DurableRun
+from framework.graph.durable_graph import execute_durably, record_stop
+from framework.graph.durable_open import BUDGET_EXHAUSTED, Budget
 from framework.graph.edge import EdgeCondition, GraphSpec
-from framework.graph.expressions import check_expression
+from framework.graph.effects import EffectLedger
 from framework.graph.goal import Goal
-from framework.graph.llm_nodes import LLMNode, RouterNode
+from framework.graph.implementations import NodeImplementations
 from framework.graph.memory import SharedMemory
 from framework.graph.node import (
-    FunctionNode,
     NodeContext,
     NodeProtocol,
     NodeResult,
@@ -37,6 +40,10 @@ from framework.graph.retry import RetryPolicy, is_retryable
 from framework.graph.run_state import ExecutionResult, NodeOutcome, RunState
 from framework.graph.transitions import failure_transition, success_transition
 from framework.llm.provider import LLMProvider, Tool
+from framework.schemas.control import ControlAction
+
+if TYPE_CHECKING:
+    from framework.graph.checkpoint_manager import CheckpointManager
 
 __all__ = [
     "ApprovalCallback",
@@ -50,8 +57,6 @@ __all__ = [
 
 ApprovalCallback = Callable[[NodeSpec, dict[str, Any]], Any]
 """``callback(node_spec, inputs) -> dict | None`` (sync or async) for human_input nodes."""
-
-_LLM_TYPES = (NodeType.LLM_GENERATE, NodeType.LLM_TOOL_USE)
 
 
 class GraphExecutor:
@@ -80,6 +85,10 @@ class GraphExecutor:
     - After a node in ``graph.pause_nodes`` completes and its next node is decided, the
       run pauses and resumes at that next node; a resumed run ends exactly as an
       uninterrupted one would.
+    - A budget (``max_tokens`` / ``max_cost`` of :meth:`execute`) that is reached pauses
+      the run before its next node with reason ``budget_exhausted``.
+    - With a ``checkpoint_manager`` every run is durable: see :meth:`execute`. Without one
+      nothing is written anywhere.
     """
 
     def __init__(
@@ -92,33 +101,31 @@ class GraphExecutor:
         approval_callback: ApprovalCallback | None = None,
         *,
         retry_policy: RetryPolicy | None = None,
+        checkpoint_manager: CheckpointManager | None = None,
     ) -> None:
         self.runtime = runtime
+        self.checkpoint_manager = checkpoint_manager
         self.llm = llm
         self.tools = list(tools or [])
         self.tool_executor = tool_executor
         self.approval_callback = approval_callback
         self.retry_policy = retry_policy or RetryPolicy()
         self._log = DecisionLog(runtime)
-        self._nodes: dict[str, NodeProtocol] = dict(node_registry or {})
-        self._functions: dict[str, Callable[..., Any]] = {}
+        self._impls = NodeImplementations(node_registry)
 
     def register_function(self, key: str, func: Callable[..., Any]) -> None:
         """Register ``func`` under a node id or a ``spec.function`` name."""
-        if not callable(func):
-            raise TypeError(f"register_function({key!r}, ...) needs a callable")
-        self._functions[key] = func
+        self._impls.register_function(key, func)
 
     def register_node(self, node_id: str, impl: NodeProtocol) -> None:
         """Carry out node ``node_id`` with ``impl`` instead of the built-in implementation."""
-        self._nodes[node_id] = impl
+        self._impls.register_node(node_id, impl)
 
     def validate(self, graph: GraphSpec) -> list[str]:
         """Every problem that stops this executor from running ``graph``; empty if none."""
         problems = graph.validate()
         for node in graph.nodes:
-            if node.id not in self._nodes:
-                problems.extend(self._node_problems(node))
+            problems.extend(self._impls.problems(node, self.llm))
         problems.extend(
             f"edge '{edge.id}' is llm_decide but no LLM is configured; pass llm=..."
             for edge in graph.edges
@@ -132,31 +139,76 @@ class GraphExecutor:
         goal: Goal | None = None,
         input_data: Mapping[str, Any] | None = None,
         session_state: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        resume_input: Mapping[str, Any] | None = None,
+        force: bool = False,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
+        agent_id: str | None = None,
     ) -> ExecutionResult:
         """Run ``graph`` from its entry node, or continue a paused run from ``session_state``.
 
-        Memory starts as the session state's memory (or empty) with ``input_data`` merged
-        over it. Raises :class:`GraphValidationError` listing every problem before anything
-        runs; every other failure is reported in the result, never as success. A resumed
-        run keeps its session state's ``run_id`` (the runtime is asked to reopen it); a new
-        run gets its id from the runtime, or a random one without a runtime.
+        Memory starts as the session state's memory (or empty) with ``input_data`` and then
+        ``resume_input`` (a human's answer to a paused run) merged over it. Raises
+        :class:`GraphValidationError` listing every problem before anything runs; every
+        other failure is reported in the result, never as success. A resumed run keeps its
+        session state's ``run_id`` (the runtime is asked to reopen it); a new run gets
+        ``run_id``, else its id from the runtime, else a random one.
+
+        With a checkpoint manager the run is durable, and ``run_id`` names it in storage:
+        a new id starts a run, an unfinished one continues from its latest valid
+        checkpoint, a completed one returns its stored result without running anything.
+        It raises ``RunConflictError`` (``input_data`` differs from the run's input),
+        ``RunCancelledError``, ``GraphChangedError`` (the graph changed; ``force=True``
+        continues anyway), ``LeaseHeldError`` (another live process runs it) and
+        ``FencedOutError`` (another process took the run over mid-way; this call stopped
+        writing). See :mod:`framework.graph.durable` for what each ending records.
         """
         if problems := self.validate(graph):
             raise GraphValidationError(problems)
-        input_data = dict(input_data or {})
-        state = RunState.from_session_state(session_state or {})
-        resumed_at = state.current_node if session_state is not None else None
-        state.current_node = state.current_node or graph.entry_node
-        state.paused_at = None
-        if graph.get_node(state.current_node) is None:
-            problem = f"resume_from '{state.current_node}' is not a node of graph '{graph.id}'"
-            raise GraphValidationError([problem], subject="session state")
-        state.memory.update(input_data)
+        budget = Budget(max_tokens, max_cost)
+        if self.checkpoint_manager is not None:
+            return await execute_durably(
+                self,
+                self.checkpoint_manager,
+                graph,
+                goal,
+                input_data,
+                session_state,
+                run_id=run_id,
+                resume_input=resume_input,
+                force=force,
+                budget=budget,
+                agent_id=agent_id,
+            )
+        merged = {**(input_data or {}), **(resume_input or {})}
+        state, resumed_at = RunState.starting(graph, merged, session_state)
+        state.run_id = run_id or state.run_id
+        return await self.run_state(graph, goal, state, merged, resumed_at, budget)
+
+    async def run_state(
+        self,
+        graph: GraphSpec,
+        goal: Goal | None,
+        state: RunState,
+        input_data: dict[str, Any],
+        resumed_at: str | None,
+        budget: Budget,
+        durable: DurableRun | None = None,
+    ) -> ExecutionResult:
+        """Run from ``state`` to a stop, reporting it to the runtime (and ``durable``).
+
+        Without ``durable`` the runtime's id (or a random one) names a run that has none.
+        """
         goal_id = goal.id if goal else graph.goal_id or graph.id
         description = goal.description if goal else graph.description
         run_id = await self._log.start_run(goal_id, description, input_data, state.run_id)
-        state.run_id = run_id or state.run_id or uuid.uuid4().hex
-        result = await self._run(graph, goal, state, input_data, resumed_at)
+        if durable is None:
+            state.run_id = run_id or state.run_id or uuid.uuid4().hex
+        result = await self._run(graph, goal, state, input_data, resumed_at, budget, durable)
+        if durable is not None:
+            await record_stop(durable, result, state)
         if result.paused_at:
             narrative = f"paused at '{result.paused_at}': {result.pause_reason}"
         else:
@@ -190,14 +242,27 @@ class GraphExecutor:
         state: RunState,
         input_data: dict[str, Any],
         resumed_at: str | None,
+        budget: Budget,
+        durable: DurableRun | None,
     ) -> ExecutionResult:
         memory = SharedMemory(state.memory)
         nodes = {node.id: node for node in graph.nodes}
         arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
+        effects = durable.effects if durable is not None else None
         while state.current_node is not None:
             node_id = state.current_node
             if reason := await self.before_node(graph, state):
                 return ExecutionResult.paused(state, node_id, reason)
+            if durable is not None:
+                durable.boundary(state.to_checkpoint(_last_node(state)))
+                if stop := await durable.check_control():
+                    if stop.action is ControlAction.CANCEL:
+                        return ExecutionResult.cancelled(state, stop.reason)
+                    return ExecutionResult.paused(state, node_id, stop.reason)
+            if budget.exhausted(state.total_tokens, state.total_cost):
+                detail = budget.describe(state.total_tokens, state.total_cost)
+                await self._log.report_problem(state.run_id, node_id, detail, severity="warning")
+                return ExecutionResult.paused(state, node_id, BUDGET_EXHAUSTED)
             if state.steps_executed >= graph.max_steps:
                 error = f"max_steps ({graph.max_steps}) exceeded at node '{node_id}'"
                 return ExecutionResult.failed(state, error)
@@ -219,7 +284,7 @@ class GraphExecutor:
             if answer is not None:
                 outcome = NodeOutcome(node_id, NodeResult(success=True, output=answer))
             else:
-                outcome = await self._attempt(spec, state, memory, inputs, goal)
+                outcome = await self._attempt(spec, state, memory, inputs, goal, effects)
             error = await self._conclude(graph, spec, outcome, state, memory)
             result = outcome.result
             await self._log.record_outcome(
@@ -236,7 +301,15 @@ class GraphExecutor:
                 return ExecutionResult.failed(state, error)
             await self.after_node(graph, state, outcome)
             arrival = outcome.transition.reason
-            if result.success and node_id in graph.pause_nodes and state.current_node:
+            pausing = result.success and node_id in graph.pause_nodes and state.current_node
+            if durable is not None:
+                await durable.node_done(
+                    state.to_checkpoint(node_id),
+                    step=state.steps_executed,
+                    requests=outcome.checkpoint_requests,
+                    stopping=bool(pausing) or state.current_node is None,
+                )
+            if pausing:
                 reason = f"pause node '{node_id}' completed"
                 return ExecutionResult.paused(state, node_id, reason)
         return ExecutionResult.completed(state)
@@ -248,15 +321,16 @@ class GraphExecutor:
         memory: SharedMemory,
         inputs: dict[str, Any],
         goal: Goal | None,
+        effects: EffectLedger | None,
     ) -> NodeOutcome:
         """Run a node, retrying failed attempts as its spec and the retry policy allow."""
-        impl = self._implementation(spec)
+        impl = self._impls.for_node(spec)
         tokens, cost, latency = 0, 0.0, 0
         attempt = 0
         while True:
             attempt += 1
             # A fresh context per attempt: a failed attempt's checkpoint requests are dropped.
-            context = self._context(spec, state, memory, dict(inputs), goal, attempt)
+            context = self._context(spec, state, memory, dict(inputs), goal, attempt, effects)
             started = time.perf_counter()
             exception_type: str | None = None
             try:
@@ -274,6 +348,8 @@ class GraphExecutor:
                 break
             if not is_retryable(spec, error, exception_type):
                 break
+            if effects is not None and effects.refused(spec.id):
+                break  # an in-doubt effect was refused; another attempt is refused too
             state.retry_counts[spec.id] = state.retry_counts.get(spec.id, 0) + 1
             description = f"attempt {attempt} of node '{spec.id}' failed: {error}"
             await self._log.report_problem(state.run_id, spec.id, description, severity="warning")
@@ -349,6 +425,7 @@ class GraphExecutor:
         inputs: dict[str, Any],
         goal: Goal | None,
         attempt: int,
+        effects: EffectLedger | None,
     ) -> NodeContext:
         view = memory.with_permissions(
             read_keys=spec.input_keys or None, write_keys=spec.output_keys or None
@@ -364,44 +441,9 @@ class GraphExecutor:
             tool_executor=self.tool_executor,
             goal=goal,
             attempt=attempt,
+            effects=effects,
+            visit=state.visit_counts.get(spec.id, 1),
         )
-
-    def _implementation(self, spec: NodeSpec) -> NodeProtocol:
-        if spec.id in self._nodes:
-            return self._nodes[spec.id]
-        if spec.node_type is NodeType.ROUTER:
-            return RouterNode(self._function_for(spec))
-        if spec.node_type in _LLM_TYPES:
-            return LLMNode()
-        func = self._function_for(spec)
-        if func is None:
-            raise GraphValidationError([f"function node '{spec.id}' has no function"])
-        return FunctionNode(func)
-
-    def _function_for(self, spec: NodeSpec) -> Callable[..., Any] | None:
-        if spec.id in self._functions:
-            return self._functions[spec.id]
-        return self._functions.get(spec.function) if spec.function else None
-
-    def _node_problems(self, node: NodeSpec) -> list[str]:
-        if node.node_type is NodeType.FUNCTION and self._function_for(node) is None:
-            names = f"'{node.id}'" + (f" or '{node.function}'" if node.function else "")
-            return [f"function node '{node.id}' has no function; register one as {names}"]
-        if node.node_type in _LLM_TYPES and self.llm is None:
-            return [f"{node.node_type} node '{node.id}' needs an LLM; pass llm=..."]
-        if node.node_type is not NodeType.ROUTER:
-            return []
-        if node.function and self._function_for(node) is None:
-            return [f"router node '{node.id}' function '{node.function}' is not registered"]
-        if node.system_prompt and self._function_for(node) is None and self.llm is None:
-            # Without an LLM the router falls back to its labels as expressions.
-            return [
-                f"router node '{node.id}' has a system_prompt but no LLM is configured, "
-                f"and its route {problem}"
-                for label in node.routes
-                if label != "default" and (problem := check_expression(label))
-            ]
-        return []
 
 
 def _resolve_inputs(
@@ -415,6 +457,10 @@ def _resolve_inputs(
         for key in spec.input_keys
         if key in pending or key in memory
     }
+
+
+def _last_node(state: RunState) -> str | None:
+    return state.execution_path[-1] if state.execution_path else None
 
 
 def _describe(exc: BaseException) -> str:

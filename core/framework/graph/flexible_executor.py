@@ -5,13 +5,14 @@ a :class:`~framework.graph.worker_node.WorkerNode`, and judged by a
 :class:`~framework.graph.judge.HybridJudge`; the judgment decides whether the step is
 done, runs again, or stops the plan for a new plan or a human. Up to
 ``max_parallel_steps`` steps run at once in one anyio task group, so no step outlives the
-call and no error is lost.
+call and no error is lost. Given a checkpoint manager, a plan run is durable: checkpointed
+after every accepted step and continued from there (see :meth:`execute_plan`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -21,6 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framework.errors import GraphValidationError, PlanExecutionError
 from framework.graph.callables import call_sync_or_async
+from framework.graph.durable import DurableRun
+from framework.graph.durable_open import Budget, RunSpec
+from framework.graph.durable_plan import record_plan_stop
+from framework.graph.fingerprint import plan_fingerprint
 from framework.graph.judge import HybridJudge
 from framework.graph.plan import (
     ActionSpec,
@@ -35,9 +40,12 @@ from framework.graph.plan import (
     PlanStep,
     StepStatus,
 )
+from framework.graph.plan_run import PlanRun, PlanStop
 from framework.graph.worker_node import StepExecutionResult, SubGraph, WorkerNode
+from framework.schemas.checkpoint import Checkpoint, ExecutorType
 
 if TYPE_CHECKING:
+    from framework.graph.checkpoint_manager import CheckpointManager
     from framework.graph.decision_log import RunRecorder
     from framework.graph.goal import Goal
     from framework.llm.provider import LLMProvider, Tool, ToolCall
@@ -69,34 +77,12 @@ class ExecutorConfig(BaseModel):
 
 
 @dataclass
-class _Stop:
-    status: ExecutionStatus
-    feedback: str
-    failed_step: str | None = None
-
-
-@dataclass
 class _Outcome:
     """A step's last attempt and its judgment, sent from the step's task to the loop."""
 
     step: PlanStep
     result: StepExecutionResult
     judgment: Judgment
-
-
-@dataclass
-class _PlanRun:
-    """The state of one ``execute_plan`` call."""
-
-    plan: Plan
-    goal: Goal
-    context: dict[str, Any]
-    run_id: str | None = None
-    stop: _Stop | None = None
-    pending_approvals: list[ApprovalRequest] = field(default_factory=list)
-    steps_executed: int = 0
-    total_tokens: int = 0
-    total_latency_ms: int = 0
 
 
 class FlexibleGraphExecutor:
@@ -107,7 +93,8 @@ class FlexibleGraphExecutor:
     costs no LLM calls beyond its own LLM_CALL steps; pass ``HybridJudge(llm=...)`` to have
     results reviewed by a model. ``approval_callback(ApprovalRequest) -> ApprovalResult``
     may be sync (run in a worker thread) or async. ``runtime`` (may be None) receives a
-    decision and an outcome per step attempt, and one per approval.
+    decision and an outcome per step attempt, and one per approval. ``checkpoint_manager``
+    makes plan runs durable (see :meth:`execute_plan`); without one nothing is written.
     """
 
     def __init__(
@@ -122,15 +109,25 @@ class FlexibleGraphExecutor:
         approval_callback: ApprovalCallback | None = None,
         *,
         graphs: Mapping[str, SubGraph] | None = None,
+        checkpoint_manager: CheckpointManager | None = None,
     ) -> None:
         self.runtime = runtime
+        self.checkpoint_manager = checkpoint_manager
         self.worker = WorkerNode(llm, tools, tool_executor, functions, graphs, runtime)
         self.judge = judge if judge is not None else HybridJudge()
         self.config = config if config is not None else ExecutorConfig()
         self.approval_callback = approval_callback
 
     async def execute_plan(
-        self, plan: Plan, goal: Goal, context: Mapping[str, Any] | None = None
+        self,
+        plan: Plan,
+        goal: Goal,
+        context: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        force: bool = False,
+        max_tokens: int | None = None,
+        agent_id: str | None = None,
     ) -> PlanExecutionResult:
         """Run ``plan`` until every step is done or something stops it.
 
@@ -154,22 +151,74 @@ class FlexibleGraphExecutor:
         steps already running finish and are judged, and no new step starts. Otherwise the
         plan ends ``completed``, or ``rejected`` if any step was rejected.
 
+        ``max_tokens``: once the plan's steps and judgments used that many tokens, no new
+        step starts and the plan ends ``paused`` (feedback ``budget_exhausted``).
+
+        With a checkpoint manager the plan run is durable under ``run_id`` (generated if
+        not given): a checkpoint after each accepted step (the plan with its step
+        statuses, attempts and results, the run context, the revision). Calling again
+        with the run id of an unfinished run continues it from its latest checkpoint
+        (the ``plan`` given must be the same plan, else ``GraphChangedError`` unless
+        ``force``; ``context`` must be the same or ``None``, else ``RunConflictError``);
+        a completed run returns its stored result. Pause and cancel requests are honoured
+        before a new step starts (``paused`` / ``cancelled``). ``result.run_status`` says
+        what the run is left as: outcomes that wait for someone (approval, replanning,
+        escalation) leave it paused, an abort cancels it.
+
         Raises GraphValidationError for an invalid plan and PlanExecutionError when a
         context key has the name of a step.
         """
         if problems := plan.validate():
             raise GraphValidationError(problems, subject="plan")
-        run = _PlanRun(plan.model_copy(deep=True), goal, {**plan.context, **(context or {})})
-        clashes = sorted(set(run.context) & {step.id for step in run.plan.steps})
-        if clashes:
-            raise PlanExecutionError(
-                f"context keys {clashes} have the names of plan steps; rename them"
-            )
-        _prepare(run)
-        if self.runtime is not None:
-            run.run_id = await call_sync_or_async(
-                self.runtime.start_run, goal.id, goal.description, input_data=dict(run.context)
-            )
+        budget = Budget(max_tokens)
+        # Built first so that context keys clashing with step names fail before any write.
+        run = PlanRun.new(plan, goal, context, budget)
+        if self.checkpoint_manager is None:
+            run.prepare()
+            if self.runtime is not None:
+                run.run_id = await call_sync_or_async(
+                    self.runtime.start_run, goal.id, goal.description, input_data=dict(run.context)
+                )
+            return await self._execute(run)
+        spec = RunSpec(
+            run_id=run_id,
+            executor_type=ExecutorType.FLEXIBLE,
+            graph_id=plan.id,
+            fingerprint=plan_fingerprint(plan),
+            input_data=context,
+            force=force,
+            agent_id=agent_id,
+            max_tokens=max_tokens,
+        )
+        durable = await DurableRun.open(self.checkpoint_manager, spec)
+        if durable.finished:
+            return PlanRun.restored(durable, goal).result()
+        start: Checkpoint | None = None
+        with durable.released_on_error():
+            if durable.checkpoint is None:
+                run = PlanRun.new(plan, goal, durable.starting_input(context), durable.budget)
+                run.run_id, run.durable = durable.run_id, durable
+                start = run.snapshot()
+            else:
+                run = PlanRun.restored(durable, goal)
+            run.prepare()
+
+        async def body() -> PlanExecutionResult:
+            if self.runtime is not None:
+                # The decision log keeps the run's id (it is the id in storage too).
+                await call_sync_or_async(
+                    self.runtime.start_run,
+                    goal.id,
+                    goal.description,
+                    input_data=dict(run.context),
+                    run_id=durable.run_id,
+                )
+            return await self._execute(run)
+
+        return await durable.run(body, start=start)
+
+    async def _execute(self, run: PlanRun) -> PlanExecutionResult:
+        """Run the steps of a prepared plan run until it is done or stops."""
         async with anyio.create_task_group() as task_group:
             send, receive = anyio.create_memory_object_stream[_Outcome](
                 self.config.max_parallel_steps
@@ -178,17 +227,25 @@ class FlexibleGraphExecutor:
                 running: set[str] = set()
                 while True:
                     if run.stop is None:
+                        await run.check_stop()
+                    if run.stop is None:
                         await self._launch_ready(run, task_group, send, running)
                     if not running:
                         break
                     outcome = await receive.receive()
                     running.discard(outcome.step.id)
                     self._settle(run, outcome)
+                    if run.durable is not None and outcome.step.status is StepStatus.COMPLETED:
+                        await run.durable.node_done(
+                            run.snapshot(),
+                            step=len(run.path),
+                            stopping=not running and run.plan.is_complete(),
+                        )
         return await self._finish(run)
 
     async def _launch_ready(
         self,
-        run: _PlanRun,
+        run: PlanRun,
         task_group: TaskGroup,
         send: MemoryObjectSendStream[_Outcome],
         running: set[str],
@@ -204,7 +261,7 @@ class FlexibleGraphExecutor:
             running.add(step.id)
             task_group.start_soon(self._run_step, run, step, send)
 
-    async def _approve(self, run: _PlanRun, step: PlanStep) -> bool:
+    async def _approve(self, run: PlanRun, step: PlanStep) -> bool:
         """Ask for approval; True when the step may run now."""
         request = ApprovalRequest(
             step_id=step.id,
@@ -227,7 +284,7 @@ class FlexibleGraphExecutor:
                 _modify(step, answer.modifications)
         except Exception as exc:
             # A broken approval channel must not run the step, nor crash the steps in flight.
-            run.stop = _Stop(
+            run.stop = PlanStop(
                 ExecutionStatus.FAILED,
                 f"approval of step '{step.id}' failed: {type(exc).__name__}: {exc}",
                 step.id,
@@ -235,7 +292,7 @@ class FlexibleGraphExecutor:
             return False
         await self._log_approval(run, step, answer)
         if answer.decision is ApprovalDecision.ABORT:
-            run.stop = _Stop(ExecutionStatus.ABORTED, answer.reason or "aborted by the approver")
+            run.stop = PlanStop(ExecutionStatus.ABORTED, answer.reason or "aborted by the approver")
             return False
         if answer.decision is ApprovalDecision.REJECT:
             step.status = StepStatus.REJECTED
@@ -246,7 +303,7 @@ class FlexibleGraphExecutor:
         return True
 
     async def _run_step(
-        self, run: _PlanRun, step: PlanStep, send: MemoryObjectSendStream[_Outcome]
+        self, run: PlanRun, step: PlanStep, send: MemoryObjectSendStream[_Outcome]
     ) -> None:
         """Attempt ``step`` until the judge stops asking for retries (or the cap is hit)."""
         while True:
@@ -265,13 +322,14 @@ class FlexibleGraphExecutor:
             await send.send(_Outcome(step, result, judgment))
             return
 
-    def _settle(self, run: _PlanRun, outcome: _Outcome) -> None:
+    def _settle(self, run: PlanRun, outcome: _Outcome) -> None:
         step, result, judgment = outcome.step, outcome.result, outcome.judgment
         if judgment.action is JudgmentAction.ACCEPT:
             step.status = StepStatus.COMPLETED
             step.result = dict(result.outputs)
             step.error = None
             run.context[step.id] = step.result
+            run.path.append(step.id)
             return
         step.status = StepStatus.FAILED
         step.error = result.error or judgment.feedback or judgment.reasoning
@@ -283,54 +341,31 @@ class FlexibleGraphExecutor:
                 f"step '{step.id}' still failing after {step.attempts} attempts "
                 f"(max_retries_per_step={self.config.max_retries_per_step}): {step.error}"
             )
-        run.stop = _Stop(_STOP_FOR[judgment.action], feedback, step.id)
+        run.stop = PlanStop(_STOP_FOR[judgment.action], feedback, step.id)
 
-    async def _finish(self, run: _PlanRun) -> PlanExecutionResult:
-        steps = run.plan.steps
-        if run.stop is not None:
-            status, feedback = run.stop.status, run.stop.feedback
-        elif run.pending_approvals:
-            status = ExecutionStatus.AWAITING_APPROVAL
-            feedback = "waiting for approval of " + ", ".join(
-                f"'{request.step_id}'" for request in run.pending_approvals
-            )
-        elif any(step.status is StepStatus.REJECTED for step in steps):
-            status, feedback = ExecutionStatus.REJECTED, "some steps were rejected"
-        else:
-            status, feedback = ExecutionStatus.COMPLETED, ""
-        result = PlanExecutionResult(
-            status=status,
-            results={s.id: s.result or {} for s in steps if s.status is StepStatus.COMPLETED},
-            errors={s.id: s.error for s in steps if s.error is not None},
-            steps_executed=run.steps_executed,
-            total_tokens=run.total_tokens,
-            total_latency_ms=run.total_latency_ms,
-            feedback=feedback,
-            failed_step=run.stop.failed_step if run.stop else None,
-            completed_steps=[s.id for s in steps if s.status is StepStatus.COMPLETED],
-            skipped_steps=[s.id for s in steps if s.status is StepStatus.SKIPPED],
-            pending_approvals=run.pending_approvals,
-            run_id=run.run_id,
-            plan=run.plan,
-        )
+    async def _finish(self, run: PlanRun) -> PlanExecutionResult:
+        result = run.result()
+        if run.durable is not None:
+            await record_plan_stop(run.durable, result, run.snapshot())
         await self._record(
             run,
             "end_run",
-            success=status is ExecutionStatus.COMPLETED,
-            narrative=f"plan '{run.plan.id}' {status}" + (f": {feedback}" if feedback else ""),
+            success=result.status is ExecutionStatus.COMPLETED,
+            narrative=f"plan '{run.plan.id}' {result.status}"
+            + (f": {result.feedback}" if result.feedback else ""),
             output_data=result.results,
         )
         return result
 
     # --- decision log -------------------------------------------------------------------
 
-    async def _record(self, run: _PlanRun, method: str, /, *args: Any, **kwargs: Any) -> Any:
+    async def _record(self, run: PlanRun, method: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call ``method`` of the runtime (sync or async) for this run, if it is logged."""
         if self.runtime is None or run.run_id is None:
             return None
         return await call_sync_or_async(getattr(self.runtime, method), run.run_id, *args, **kwargs)
 
-    async def _log_attempt(self, run: _PlanRun, step: PlanStep) -> Any:
+    async def _log_attempt(self, run: PlanRun, step: PlanStep) -> Any:
         return await self._record(
             run,
             "decide",
@@ -342,7 +377,7 @@ class FlexibleGraphExecutor:
         )
 
     async def _log_outcome(
-        self, run: _PlanRun, decision_id: Any, result: StepExecutionResult, judgment: Judgment
+        self, run: PlanRun, decision_id: Any, result: StepExecutionResult, judgment: Judgment
     ) -> None:
         await self._record(
             run,
@@ -355,7 +390,7 @@ class FlexibleGraphExecutor:
             latency_ms=result.latency_ms,
         )
 
-    async def _log_approval(self, run: _PlanRun, step: PlanStep, answer: ApprovalResult) -> None:
+    async def _log_approval(self, run: PlanRun, step: PlanStep, answer: ApprovalResult) -> None:
         await self._record(
             run,
             "decide",
@@ -365,22 +400,6 @@ class FlexibleGraphExecutor:
             chosen=str(answer.decision),
             reasoning=answer.reason,
         )
-
-
-def _prepare(run: _PlanRun) -> None:
-    """Make a plan from an earlier call runnable again and rebuild its context."""
-    for step in run.plan.steps:
-        if step.status is StepStatus.COMPLETED:
-            run.context[step.id] = step.result or {}
-        elif step.status in (StepStatus.AWAITING_APPROVAL, StepStatus.IN_PROGRESS):
-            step.status = StepStatus.PENDING
-        elif step.status is StepStatus.FAILED:
-            step.status, step.attempts, step.error = StepStatus.PENDING, 0, None
-    for step in run.plan.steps:
-        if step.status in (StepStatus.REJECTED, StepStatus.SKIPPED):
-            for dependent in run.plan.dependents(step.id):
-                if dependent.status is StepStatus.PENDING:
-                    dependent.status = StepStatus.SKIPPED
 
 
 def _modify(step: PlanStep, modifications: dict[str, dict[str, Any]]) -> None:

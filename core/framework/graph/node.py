@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from framework.graph.callables import call_sync_or_async
+from framework.graph.effects import EffectLedger, call_effect, effect_key, idempotency_key
 from framework.graph.memory import SharedMemory
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ class NodeContext:
     ``inputs`` holds the resolved values of the node's input keys; ``memory`` is a view
     scoped to the node's declared keys. Checkpoint requests made with
     :meth:`request_checkpoint` are written by the executor after the node succeeds.
+    ``effects`` is the run's effect ledger when the run is checkpointed (see
+    :meth:`effect`); ``visit`` counts this node's executions in the run, this one included.
     """
 
     run_id: str
@@ -114,10 +117,26 @@ class NodeContext:
     goal: Goal | None = None
     attempt: int = 1
     checkpoint_requests: list[dict[str, Any]] = field(default_factory=list)
+    effects: EffectLedger | None = None
+    visit: int = 1
 
     def request_checkpoint(self, metadata: dict[str, Any] | None = None) -> None:
         """Ask for a checkpoint carrying ``metadata`` once this node has succeeded."""
         self.checkpoint_requests.append(dict(metadata or {}))
+
+    async def effect(self, key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Perform side effect ``key`` with ``fn(*args, **kwargs)`` (sync or async) once.
+
+        ``fn`` also gets ``idempotency_key=`` (stable for this run, node and key) when it
+        takes that parameter or ``**kwargs``. With a ledger (a checkpointed run) an effect
+        completed before returns its recorded result without calling ``fn``; see
+        :mod:`framework.graph.effects` for in-doubt effects. Without one ``fn`` is called.
+        """
+        if self.effects is not None:
+            return await self.effects.perform(self.node_id, key, fn, args, kwargs, visit=self.visit)
+        scoped = effect_key(self.node_id, key, self.visit)
+        idempotency = idempotency_key(self.run_id, self.node_id, scoped)
+        return await call_effect(fn, args, kwargs, idempotency)
 
 
 @runtime_checkable

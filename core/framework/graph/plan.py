@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from framework.errors import GraphValidationError
 from framework.graph.expressions import check_expression
+from framework.schemas.run import RunStatus
 
 __all__ = [
     "ActionSpec",
@@ -88,6 +89,8 @@ class ExecutionStatus(StrEnum):
     REJECTED = "rejected"
     ABORTED = "aborted"
     FAILED = "failed"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
 
 
 _FINISHED = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.REJECTED})
@@ -385,7 +388,8 @@ class PlanExecutionResult(BaseModel):
     earlier call on the same plan), ``errors`` the last error of failed and rejected steps.
     ``pending_approvals`` lists what must be answered when the status is
     ``awaiting_approval``. ``plan`` is the plan with every step's status, attempts and
-    result; pass it back to ``execute_plan`` to continue.
+    result; pass it back to ``execute_plan`` to continue. ``run_status`` is the status of
+    the run this call leaves behind (``paused``: it can be continued).
     """
 
     status: ExecutionStatus
@@ -401,6 +405,7 @@ class PlanExecutionResult(BaseModel):
     pending_approvals: list[ApprovalRequest] = Field(default_factory=list)
     run_id: str | None = None
     plan: Plan
+    run_status: RunStatus | None = None
 
 
 def parse_reference(value: Any) -> tuple[str, list[str]] | None:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from framework.errors import GraphValidationError
 from framework.graph.node import NodeResult
 from framework.graph.transitions import Transition
+from framework.schemas.checkpoint import Checkpoint, ExecutorType
+from framework.schemas.run import RunStatus
+
+if TYPE_CHECKING:
+    from framework.graph.edge import GraphSpec
 
 __all__ = ["SESSION_STATE_KEYS", "ExecutionResult", "NodeOutcome", "RunState"]
 
@@ -109,6 +114,68 @@ class RunState(BaseModel):
             problems = [f"{_session_key(error['loc'])}: {error['msg']}" for error in exc.errors()]
             raise GraphValidationError(problems, subject="session state") from None
 
+    @classmethod
+    def starting(
+        cls,
+        graph: GraphSpec,
+        input_data: Mapping[str, Any],
+        session_state: Mapping[str, Any] | None,
+    ) -> tuple[RunState, str | None]:
+        """The state a run of ``graph`` starts (or continues) in, and where it resumed.
+
+        From ``session_state`` (or nothing: the entry node) with ``input_data`` merged into
+        memory; the second value is the node a session state resumes at, else ``None``.
+        """
+        state = cls.from_session_state(session_state or {})
+        resumed_at = state.current_node if session_state is not None else None
+        state.current_node = state.current_node or graph.entry_node
+        state.paused_at = None
+        if graph.get_node(state.current_node) is None:
+            problem = f"resume_from '{state.current_node}' is not a node of graph '{graph.id}'"
+            raise GraphValidationError([problem], subject="session state")
+        state.memory.update(input_data)
+        return state, resumed_at
+
+    def to_checkpoint(self, last_node: str | None = None) -> Checkpoint:
+        """This state as an unnumbered graph checkpoint taken after ``last_node``.
+
+        The checkpoint manager gives it its seq and id when it is committed. Containers
+        are copied, so the running executor's later changes do not reach it.
+        """
+        return Checkpoint(
+            id="unnumbered",
+            run_id=self.run_id,
+            executor_type=ExecutorType.GRAPH,
+            current_node_id=last_node,
+            next_node_id=self.current_node,
+            pending_input=dict(self.pending_input),
+            memory_snapshot=dict(self.memory),
+            execution_path=list(self.execution_path),
+            step_number=self.steps_executed,
+            visit_counts=dict(self.visit_counts),
+            retry_counts=dict(self.retry_counts),
+            total_tokens=self.total_tokens,
+            total_cost=self.total_cost,
+            total_latency_ms=self.total_latency_ms,
+        )
+
+    @classmethod
+    def from_checkpoint(cls, cp: Checkpoint) -> RunState:
+        """The state a graph checkpoint was taken in; the run continues at its next node."""
+        return cls(
+            run_id=cp.run_id,
+            memory=dict(cp.memory_snapshot),
+            current_node=cp.next_node_id,
+            pending_input=dict(cp.pending_input),
+            execution_path=list(cp.execution_path),
+            visit_counts=dict(cp.visit_counts),
+            retry_counts=dict(cp.retry_counts),
+            steps_executed=cp.step_number,
+            total_tokens=cp.total_tokens,
+            total_cost=cp.total_cost,
+            total_latency_ms=cp.total_latency_ms,
+        )
+
 
 def _session_key(loc: tuple[int | str, ...]) -> str:
     """The session-state key path of a validation error location."""
@@ -132,8 +199,10 @@ class ExecutionResult(BaseModel):
 
     A paused run has ``success=True``, ``paused_at`` set (with ``pause_reason``) and a
     ``session_state`` to pass back to ``execute`` to continue; completed and failed runs
-    have ``session_state=None``. A failed run always has ``success=False`` and ``error``.
-    ``output`` is the final shared memory; ``path`` lists completed nodes in order.
+    have ``session_state=None``. A failed run always has ``success=False`` and ``error``;
+    so has a cancelled one. ``output`` is the final shared memory; ``path`` lists completed
+    nodes in order. ``run_status`` is the run's status after this call (completed, paused,
+    failed or cancelled), as its stored record says when the run is checkpointed.
     """
 
     success: bool
@@ -149,14 +218,25 @@ class ExecutionResult(BaseModel):
     session_state: dict[str, Any] | None = None
     run_id: str = ""
     node_visit_counts: dict[str, int] = Field(default_factory=dict)
+    run_status: RunStatus | None = None
 
     @classmethod
     def completed(cls, state: RunState) -> ExecutionResult:
-        return cls(success=True, **_summary(state))
+        return cls(success=True, run_status=RunStatus.COMPLETED, **_summary(state))
 
     @classmethod
     def failed(cls, state: RunState, error: str) -> ExecutionResult:
-        return cls(success=False, error=error, **_summary(state))
+        return cls(success=False, error=error, run_status=RunStatus.FAILED, **_summary(state))
+
+    @classmethod
+    def cancelled(cls, state: RunState, reason: str) -> ExecutionResult:
+        """The run was cancelled between nodes, before ``state.current_node`` ran."""
+        return cls(
+            success=False,
+            error=f"run cancelled: {reason}",
+            run_status=RunStatus.CANCELLED,
+            **_summary(state),
+        )
 
     @classmethod
     def paused(cls, state: RunState, paused_at: str, reason: str) -> ExecutionResult:
@@ -164,6 +244,7 @@ class ExecutionResult(BaseModel):
         state.paused_at = paused_at
         return cls(
             success=True,
+            run_status=RunStatus.PAUSED,
             paused_at=paused_at,
             pause_reason=reason,
             session_state=state.to_session_state(),

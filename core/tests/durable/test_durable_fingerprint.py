@@ -1,0 +1,77 @@
+"""Fingerprints tell a changed graph, plan or input from a renamed or reordered one."""
+
+from __future__ import annotations
+
+from durable_helpers import chain
+
+from framework.graph.edge import EdgeCondition, EdgeSpec
+from framework.graph.fingerprint import graph_fingerprint, input_fingerprint, plan_fingerprint
+from framework.graph.plan import ActionSpec, ActionType, Plan, PlanStep, StepStatus
+
+
+def test_graph_fingerprint_ignores_prose_and_node_order() -> None:
+    graph = chain(3)
+    reworded = graph.model_copy(
+        update={
+            "name": "other",
+            "description": "other words",
+            "nodes": [
+                node.model_copy(update={"name": "x", "description": "y"})
+                for node in reversed(graph.nodes)
+            ],
+        }
+    )
+
+    assert graph_fingerprint(reworded) == graph_fingerprint(graph)
+
+
+def test_graph_fingerprint_changes_with_behaviour() -> None:
+    graph = chain(3)
+    base = graph_fingerprint(graph)
+    retries = graph.model_copy(
+        update={"nodes": [graph.nodes[0].model_copy(update={"max_retries": 0}), *graph.nodes[1:]]}
+    )
+    condition = graph.model_copy(
+        update={
+            "edges": [
+                graph.edges[0].model_copy(
+                    update={"condition": EdgeCondition.CONDITIONAL, "condition_expr": "n1"}
+                ),
+                graph.edges[1],
+            ]
+        }
+    )
+    version = graph.model_copy(update={"version": "2.0.0"})
+
+    changed = {graph_fingerprint(g) for g in (retries, condition, version)}
+
+    assert base not in changed and len(changed) == 3
+
+
+def test_order_of_edges_leaving_one_node_counts() -> None:
+    graph = chain(3)
+    a = EdgeSpec(id="a", source="n1", target="n2")
+    b = EdgeSpec(id="b", source="n1", target="n3")
+
+    first = graph.model_copy(update={"edges": [a, b]})
+    swapped = graph.model_copy(update={"edges": [b, a]})
+
+    assert graph_fingerprint(first) != graph_fingerprint(swapped)
+
+
+def test_plan_fingerprint_ignores_progress() -> None:
+    action = ActionSpec(action_type=ActionType.FUNCTION, function_name="f")
+    plan = Plan(id="p", goal_id="g", steps=[PlanStep(id="s", action=action)])
+    progressed = plan.model_copy(deep=True)
+    progressed.steps[0].status = StepStatus.COMPLETED
+    progressed.steps[0].result = {"x": 1}
+    progressed.steps[0].attempts = 2
+
+    assert plan_fingerprint(progressed) == plan_fingerprint(plan)
+    assert plan_fingerprint(plan.model_copy(update={"revision": 2})) != plan_fingerprint(plan)
+
+
+def test_input_fingerprint_is_order_independent_and_none_is_empty() -> None:
+    assert input_fingerprint({"a": 1, "b": 2}) == input_fingerprint({"b": 2, "a": 1})
+    assert input_fingerprint(None) == input_fingerprint({})
+    assert input_fingerprint({"a": 1}) != input_fingerprint({"a": "1"})
