@@ -1,13 +1,21 @@
-"""Triage a few documents with the example agent and show where each one went.
+"""The demo: a run survives its process being killed, then an agent triages documents.
 
-Run with ``make demo`` (or ``.venv/bin/python examples/run_demo.py``). The agent lives in
-``examples/agents/document_triage/``: ``agent.json`` is the graph, ``functions.py`` the
-Python behind its nodes. No LLM and no network are needed. Each run's decision log is
-written under ``$AGENTGRAPH_HOME`` (default ``~/.agentgraph``) in ``decisions/<run id>/``.
+Run with ``make demo`` (or ``.venv/bin/python examples/run_demo.py``). No LLM and no
+network are needed.
+
+1. Fault recovery (``examples/04_fault_recovery.py``): a worker process is killed with
+   SIGKILL in the middle of an eight-node run; a restarted worker finds the run and
+   continues it from its latest checkpoint, skipping every node that had completed, and
+   the result equals an uninterrupted run's. Its databases live in a temporary folder.
+2. Document triage (``examples/agents/document_triage/``): a few documents go through the
+   triage agent as durable runs, stored in ``$AGENTGRAPH_HOME/state.db`` (default
+   ``~/.agentgraph``) with their decision logs under ``decisions/<run id>/``; inspect
+   them later or resume one with ``agentgraph resume``.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +24,8 @@ import anyio
 from framework.errors import AgentGraphError
 from framework.runner import AgentRunner
 
-AGENT = Path(__file__).parent / "agents" / "document_triage"
+EXAMPLES = Path(__file__).parent
+AGENT = EXAMPLES / "agents" / "document_triage"
 
 DOCUMENTS = {
     "office-supplies invoice": """
@@ -42,35 +51,45 @@ DOCUMENTS = {
 }
 
 
-async def main() -> int:
+def fault_recovery() -> int:
+    print("=== 1. a run that survives SIGKILL ===\n", flush=True)
+    story = subprocess.run([sys.executable, str(EXAMPLES / "04_fault_recovery.py")], check=False)
+    return story.returncode
+
+
+async def triage() -> int:
+    print("\n=== 2. document triage, as durable runs ===\n")
     try:
         runner = AgentRunner.load(AGENT)
     except AgentGraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    info = runner.info()
-    print(f"{info.name}: {len(info.nodes)} nodes, {len(info.edges)} edges")
-    print(f"decision logs: {runner.runtime.root}\n")
     failures = 0
-    for title, document in DOCUMENTS.items():
-        result = await runner.run({"document": document})
-        if not result.success:
-            failures += 1
-            print(f"- {title}: FAILED: {result.error}")
-            continue
-        triage = result.output["triage"]
-        print(f"- {title}")
-        print(f"    path:     {' -> '.join(result.path)}")
-        print(f"    decision: {triage['decision']} (queue {triage['queue']})")
-        if "reason" in triage:
-            print(f"    reason:   {triage['reason']}")
-        if triage.get("parties"):
-            parties = " and ".join(triage["parties"])
-            print(f"    parties:  {parties}, {triage['term_months']} months")
-        log = runner.runtime.get_run(result.run_id)
-        print(f"    logged:   {len(log.decisions)} decisions, run {result.run_id}")
+    async with runner:
+        info = runner.info()
+        print(f"{info.name}: {len(info.nodes)} nodes, {len(info.edges)} edges")
+        print(f"runs stored in {runner.storage}\n")
+        for title, document in DOCUMENTS.items():
+            result = await runner.run({"document": document})
+            if not result.success:
+                failures += 1
+                print(f"- {title}: FAILED: {result.error}")
+                continue
+            triage = result.output["triage"]
+            print(f"- {title}")
+            print(f"    path:     {' -> '.join(result.path)}")
+            print(f"    decision: {triage['decision']} (queue {triage['queue']})")
+            if "reason" in triage:
+                print(f"    reason:   {triage['reason']}")
+            print(f"    run:      {result.run_id} ({result.run_status})")
     return 1 if failures else 0
 
 
+def main() -> int:
+    recovered = fault_recovery()
+    triaged = anyio.run(triage)
+    return recovered or triaged
+
+
 if __name__ == "__main__":
-    sys.exit(anyio.run(main))
+    sys.exit(main())

@@ -1,29 +1,43 @@
-"""The ``agentgraph`` command: run, describe and check agent folders.
+"""The ``agentgraph`` command: run, resume, recover, describe and check agent folders.
 
-Every framework error (and bad ``--input`` JSON) ends the command with one line
-``error: ...`` on stderr and exit code 1, never a traceback. A run that fails prints its
-result, then the error, and exits 1; a paused run exits 0 and says where it paused.
-Usage errors (unknown option, missing argument) exit 2, as typer does.
+Runs are durable: they are checkpointed to ``--storage`` (a storage URL), else
+``$AGENTGRAPH_STORAGE``, else ``state.db`` under ``$AGENTGRAPH_HOME`` (default
+``~/.agentgraph``). ``run`` first recovers the agent's abandoned runs (those whose process
+died), like ``recover`` does.
+
+Exit codes: 0 completed or paused (a pause node, a human_input node, or a first Ctrl-C /
+SIGTERM: the run pauses after its current node and the command says how to resume);
+1 failed run or any error (``error: ...`` on one line on stderr, never a traceback);
+2 usage error (unknown option, missing argument), as typer does; 130 / 143 stopped at once
+by a second SIGINT / SIGTERM (the node in flight re-runs on resume).
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import signal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import anyio
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from framework.errors import AgentGraphError
+from framework.cli.interrupt import Interruptible, exit_code_for, run_interruptibly
+from framework.cli.output import (
+    console,
+    errors_as_messages,
+    fail,
+    note,
+    outcome_line,
+    print_info,
+    print_json,
+    print_result,
+    say,
+)
+from framework.errors import AgentGraphError, RunNotFoundError
 from framework.graph.executor import ExecutionResult
-from framework.runner.runner import AgentInfo, AgentRunner
-from framework.runtime.records import to_loggable
+from framework.runner.runner import AgentRunner, new_run_id
 
 __all__ = ["app", "main"]
 
@@ -34,57 +48,106 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# No markup: node names, descriptions and outputs are user text and may contain "[...]".
-console = Console(highlight=False, markup=False)
 
 AgentDir = Annotated[
     Path, typer.Argument(help="Agent folder holding agent.json and optionally functions.py.")
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
+InputJson = Annotated[
+    str | None, typer.Option("--input", "-i", help="Input data as a JSON object.")
+]
+InputFile = Annotated[
+    Path | None, typer.Option("--input-file", help="File holding the input JSON object.")
+]
+StorageUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Storage URL (sqlite:///path.db, file:///dir, memory://); "
+        "default $AGENTGRAPH_STORAGE, else state.db in $AGENTGRAPH_HOME.",
+    ),
+]
 
 
 @app.command()
 def run(
     agent_dir: AgentDir,
-    input_json: Annotated[
-        str | None, typer.Option("--input", "-i", help="Input data as a JSON object.")
+    input_json: InputJson = None,
+    input_file: InputFile = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Id of the run: a new id starts it, an unfinished one "
+            "continues it. Default: a new generated id.",
+        ),
     ] = None,
-    input_file: Annotated[
-        Path | None, typer.Option("--input-file", help="File holding the input JSON object.")
-    ] = None,
+    storage: StorageUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the agent once and print the result."""
+    """Recover the agent's crashed runs, then run it and print the result."""
     input_data = _read_input(input_json, input_file)
-    with _errors_as_messages():
-        runner = AgentRunner.load(agent_dir)
-        result = anyio.run(runner.run, input_data)
-    if as_json:
-        _print_json(result.model_dump())
-    else:
-        _print_result(result)
-    if not result.success:
-        _fail(result.error or "the run failed without an error message")
+    with errors_as_messages():
+        runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
+        session = _Session(runner, agent_dir, as_json)
+        outcome = anyio.run(session.run, input_data, run_id or new_run_id())
+    session.finish(outcome)
+
+
+@app.command()
+def resume(
+    agent_dir: AgentDir,
+    run_id: Annotated[str, typer.Argument(help="Id of the paused, failed or crashed run.")],
+    input_json: InputJson = None,
+    input_file: InputFile = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume even though the agent's graph changed.")
+    ] = False,
+    storage: StorageUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Continue a run from its latest checkpoint (a human_input node gets --input)."""
+    input_data = _read_input(input_json, input_file)
+    with errors_as_messages():
+        runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
+        session = _Session(runner, agent_dir, as_json)
+        outcome = anyio.run(session.resume, run_id, input_data, force)
+    session.finish(outcome)
+
+
+@app.command()
+def recover(agent_dir: AgentDir, storage: StorageUrl = None) -> None:
+    """Continue every crashed run of the agent; print one line per run."""
+    with errors_as_messages():
+        runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
+        session = _Session(runner, agent_dir, as_json=False)
+        outcome = anyio.run(session.recover)
+    if outcome.stopped_by is not None:
+        session.stopped(outcome.stopped_by)
+    if outcome.value == 0:
+        say(f"no crashed runs of agent '{runner.agent_id}'")
+    if session.recovery_problems:
+        raise typer.Exit(1)
 
 
 @app.command()
 def info(agent_dir: AgentDir, as_json: JsonFlag = False) -> None:
     """Describe the agent: goal, nodes, edges and functions."""
-    with _errors_as_messages():
+    with errors_as_messages():
         agent = AgentRunner.load(agent_dir).info()
     if as_json:
-        _print_json(agent.model_dump())
+        print_json(agent.model_dump())
     else:
-        _print_info(agent)
+        print_info(agent)
 
 
 @app.command()
 def validate(agent_dir: AgentDir, as_json: JsonFlag = False) -> None:
     """Check the agent folder; errors exit 1, warnings are printed."""
-    with _errors_as_messages():
+    with errors_as_messages():
         result = AgentRunner.load(agent_dir).validate()
     if as_json:
-        _print_json(result.model_dump())
+        print_json(result.model_dump())
         return
     console.print(f"valid: {agent_dir}", style="green")
     for warning in result.warnings:
@@ -96,18 +159,116 @@ def main() -> None:
     app()
 
 
-def _fail(message: str) -> NoReturn:
-    # Plain write, not rich: rich wraps long lines, and the error must stay on one line.
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
-    raise typer.Exit(1)
+@dataclass
+class _Session:
+    """One command's runs: which run a Ctrl-C pauses, what was recovered, what to print."""
 
+    runner: AgentRunner
+    agent_dir: Path
+    as_json: bool
+    current_run: str | None = None
+    pausing: bool = False
+    recovery_problems: int = 0
 
-@contextmanager
-def _errors_as_messages() -> Iterator[None]:
-    try:
-        yield
-    except AgentGraphError as exc:
-        _fail(str(exc))
+    async def run(
+        self, input_data: dict[str, Any] | None, run_id: str
+    ) -> Interruptible[ExecutionResult]:
+        async def work() -> ExecutionResult | None:
+            await self._recover_all()
+            if self.pausing:
+                note(f"paused; run {run_id} was not started")
+                return None
+            self.current_run = run_id
+            return await self.runner.run(input_data, run_id)
+
+        return await self._interruptibly(work)
+
+    async def resume(
+        self, run_id: str, input_data: dict[str, Any] | None, force: bool
+    ) -> Interruptible[ExecutionResult]:
+        self.current_run = run_id
+        return await self._interruptibly(
+            lambda: self.runner.resume(run_id, input_data, force=force)
+        )
+
+    async def recover(self) -> Interruptible[int]:
+        return await self._interruptibly(self._recover_all)
+
+    async def _recover_all(self) -> int:
+        """Resume each abandoned run, one line each; stop starting more once pausing."""
+        records = await self.runner.abandoned_runs()
+        for record in records:
+            if self.pausing:
+                break
+            self.current_run = record.run_id
+            try:
+                result = await self.runner.resume(record.run_id)
+            except AgentGraphError as exc:
+                self.recovery_problems += 1
+                self._say(f"skipped run {record.run_id}: {' '.join(str(exc).split())}")
+                continue
+            if not result.success:
+                self.recovery_problems += 1
+            self._say(f"recovered run {record.run_id}: {outcome_line(result)}")
+        self.current_run = None
+        return len(records)
+
+    async def _interruptibly(self, work: Any) -> Interruptible[Any]:
+        try:
+            return await run_interruptibly(work, self._request_pause)
+        finally:
+            await self.runner.aclose()
+
+    async def _request_pause(self, signum: signal.Signals) -> bool:
+        """Ask the current run to pause; False (stop at once) when there is none to ask."""
+        manager = self.runner.checkpoint_manager
+        run_id = self.current_run
+        if manager is None or run_id is None:
+            return False
+        try:
+            # A run that is no longer running has nothing to pause; no request is stored.
+            await manager.arequest_pause(run_id, reason=f"{signum.name} received")
+        except RunNotFoundError:
+            return False
+        except AgentGraphError as exc:
+            note(f"could not request a pause ({exc}); stopping at once")
+            return False
+        self.pausing = True
+        key = "Ctrl-C" if signum is signal.SIGINT else signum.name
+        note(
+            f"{signum.name}: run {run_id} pauses after its current node; {key} again stops at once"
+        )
+        return True
+
+    def finish(self, outcome: Interruptible[ExecutionResult]) -> None:
+        """Print the run's result (or why there is none) and exit with its code."""
+        if outcome.stopped_by is not None:
+            self.stopped(outcome.stopped_by)
+        result = outcome.value
+        if result is None:
+            return
+        if self.as_json:
+            print_json(result.model_dump())
+        else:
+            print_result(result)
+        if result.paused_at:
+            self._say(f"resume with: agentgraph resume {self.agent_dir} {result.run_id}")
+        if not result.success:
+            fail(result.error or "the run failed without an error message")
+
+    def stopped(self, signum: signal.Signals) -> None:
+        where = f"; resume with: agentgraph resume {self.agent_dir} {self.current_run}"
+        note(
+            f"stopped at once by {signum.name}; the node in flight re-runs on resume"
+            + (where if self.current_run else "")
+        )
+        raise typer.Exit(exit_code_for(signum))
+
+    def _say(self, line: str) -> None:
+        if self.as_json:
+            note(line)
+        else:
+            say(line)
 
 
 def _read_input(input_json: str | None, input_file: Path | None) -> dict[str, Any] | None:
@@ -119,61 +280,16 @@ def _read_input(input_json: str | None, input_file: Path | None) -> dict[str, An
         try:
             input_json = input_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"cannot read {input_file}: {exc}")
+            fail(f"cannot read {input_file}: {exc}")
     if input_json is None:
         return None
     try:
         data = json.loads(input_json)
     except json.JSONDecodeError as exc:
-        _fail(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        fail(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if not isinstance(data, dict):
-        _fail(f"{source} must be a JSON object, not {type(data).__name__}")
+        fail(f"{source} must be a JSON object, not {type(data).__name__}")
     return data
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_loggable(value), indent=2, ensure_ascii=False) + "\n")
-
-
-def _print_result(result: ExecutionResult) -> None:
-    if result.paused_at:
-        reason = f": {result.pause_reason}" if result.pause_reason else ""
-        console.print(f"paused at node '{result.paused_at}'{reason}", style="yellow")
-    elif result.success:
-        console.print("completed", style="green")
-    else:
-        console.print("failed", style="red")
-    table = Table.grid(padding=(0, 2))
-    table.add_row("run", result.run_id or "-")
-    table.add_row("path", " -> ".join(result.path) or "-")
-    table.add_row("steps", str(result.steps_executed))
-    table.add_row("tokens", str(result.total_tokens))
-    table.add_row("latency", f"{result.total_latency_ms} ms")
-    console.print(table)
-    console.print("output:")
-    console.print_json(data=to_loggable(result.output))
-
-
-def _print_info(agent: AgentInfo) -> None:
-    console.print(f"{agent.name} ({agent.path})", style="bold")
-    if agent.description:
-        console.print(agent.description)
-    console.print(f"goal: {agent.goal_name} - {agent.goal_description}")
-    console.print(f"entry: {agent.entry_node}   terminal: {', '.join(agent.terminal_nodes)}")
-    if agent.pause_nodes:
-        console.print(f"pause: {', '.join(agent.pause_nodes)}")
-    nodes = Table("node", "type", "function", "name", title="nodes", title_justify="left")
-    for node in agent.nodes:
-        nodes.add_row(node.id, node.type, node.function or "", node.name)
-    console.print(nodes)
-    edges = Table("edge", "from -> to", "when", title="edges", title_justify="left")
-    for edge in agent.edges:
-        when = edge.condition_expr if edge.condition_expr else edge.condition
-        edges.add_row(edge.id, f"{edge.source} -> {edge.target}", when)
-    console.print(edges)
-    console.print(f"functions: {', '.join(agent.functions) or '-'}")
-    if agent.tools:
-        console.print(f"tools: {', '.join(agent.tools)}")
 
 
 if __name__ == "__main__":

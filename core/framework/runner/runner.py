@@ -1,92 +1,108 @@
-"""AgentRunner: load an agent folder, check it, describe it and run it.
+"""AgentRunner: load an agent folder, run it durably, and recover its crashed runs.
 
 An agent folder holds ``agent.json`` (``{"graph": ..., "goal": ..., "tools": [...]}``) and
 optionally ``functions.py`` with the Python functions its function nodes and routers name.
 Loading fails early: a folder that cannot run (unreadable files, invalid graph, function
 nodes without a function) raises :class:`~framework.errors.AgentLoadError` listing every
 problem, so a broken agent never starts a run.
+
+Runs are durable by default: every run is checkpointed through a
+:class:`~framework.graph.checkpoint_manager.CheckpointManager`, so a run whose process died
+is found and continued by the next runner of the same agent (see :meth:`AgentRunner.recover`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
 
-from pydantic import BaseModel, Field
-
-from framework.errors import AgentLoadError
-from framework.graph.edge import EdgeCondition
+from framework.errors import (
+    AgentGraphError,
+    AgentLoadError,
+    RunConflictError,
+    RunNotFoundError,
+)
+from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.executor import ExecutionResult, GraphExecutor
-from framework.graph.node import NodeType
 from framework.llm.provider import LLMProvider, Tool
-from framework.runner.loader import FUNCTIONS_FILE, AgentDefinition, load_definition
+from framework.runner.description import (
+    AgentInfo,
+    ValidationResult,
+    describe_agent,
+    validate_agent,
+)
+from framework.runner.loader import AgentDefinition, load_definition
+from framework.runner.recovery import find_abandoned_runs
 from framework.runtime.core import Runtime
+from framework.schemas.checkpoint import CheckpointConfig, utc_now
+from framework.schemas.run import RunRecord
+from framework.storage.backend import StorageBackend
 
 __all__ = [
-    "AgentInfo",
     "AgentRunner",
-    "EdgeInfo",
-    "NodeInfo",
-    "ValidationResult",
+    "RecoverySkipHandler",
     "default_home",
+    "default_storage_url",
+    "new_run_id",
 ]
 
-_LLM_NODES = (NodeType.LLM_GENERATE, NodeType.LLM_TOOL_USE)
+logger = logging.getLogger("framework.runner")
 
+STATE_DB = "state.db"
+STORAGE_ENV_VAR = "AGENTGRAPH_STORAGE"
 
-class NodeInfo(BaseModel):
-    id: str
-    name: str
-    type: NodeType
-    function: str | None = None
-
-
-class EdgeInfo(BaseModel):
-    id: str
-    source: str
-    target: str
-    condition: EdgeCondition
-    condition_expr: str | None = None
-
-
-class AgentInfo(BaseModel):
-    """What an agent is: its graph's shape, its goal, and the functions and tools it has."""
-
-    name: str
-    description: str
-    path: str
-    goal_name: str
-    goal_description: str
-    entry_node: str
-    terminal_nodes: list[str] = Field(default_factory=list)
-    pause_nodes: list[str] = Field(default_factory=list)
-    nodes: list[NodeInfo] = Field(default_factory=list)
-    edges: list[EdgeInfo] = Field(default_factory=list)
-    functions: list[str] = Field(default_factory=list)
-    tools: list[str] = Field(default_factory=list)
-
-
-class ValidationResult(BaseModel):
-    """``errors`` stop the agent from running; ``warnings`` say what may fail at run time."""
-
-    valid: bool
-    errors: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+RecoverySkipHandler = Callable[[RunRecord, AgentGraphError], None]
+"""``handler(record, error)``: called for an abandoned run that :meth:`recover` could not
+continue (another process claimed it first, its graph changed, ...)."""
 
 
 def default_home() -> Path:
-    """Where run logs go by default: ``$AGENTGRAPH_HOME``, else ``~/.agentgraph``."""
+    """Where run logs and the default database go: ``$AGENTGRAPH_HOME``, else ``~/.agentgraph``."""
     return Path(os.environ.get("AGENTGRAPH_HOME") or "~/.agentgraph").expanduser()
+
+
+def default_storage_url(home: str | os.PathLike[str] | None = None) -> str:
+    """``$AGENTGRAPH_STORAGE``, else the SQLite database ``state.db`` in ``home``.
+
+    ``home`` defaults to :func:`default_home`, so tests and demos that set
+    ``AGENTGRAPH_HOME`` keep their state apart from ``~/.agentgraph/state.db``.
+    """
+    if url := os.environ.get(STORAGE_ENV_VAR):
+        return url
+    folder = Path(home).expanduser() if home is not None else default_home()
+    return "sqlite://" + quote(str(folder.resolve() / STATE_DB))
+
+
+def new_run_id() -> str:
+    """A fresh run id, ``run_<UTC timestamp>_<12 hex digits>``, sortable by start time."""
+    return f"run_{utc_now().strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:12]}"
 
 
 class AgentRunner:
     """Runs one loaded agent; build it with :meth:`load`.
 
     ``tools`` given here are added to those declared in ``agent.json`` (same name: the one
-    given here wins). Each :meth:`run` records its decisions in a
-    :class:`~framework.runtime.core.Runtime` under ``storage_path``.
+    given here wins). Each run records its decisions in a
+    :class:`~framework.runtime.core.Runtime` under ``storage_path`` (default
+    :func:`default_home`).
+
+    Durability: ``storage`` is a :class:`StorageBackend` or a storage URL; without one,
+    :func:`default_storage_url` for ``storage_path`` (``$AGENTGRAPH_STORAGE``, else
+    ``state.db`` in the runner's home). ``checkpoint_config`` tunes checkpointing;
+    ``CheckpointConfig(enabled=False)`` turns durability off entirely: no storage is
+    opened, runs are not recorded and cannot be resumed or recovered (a paused run then
+    continues only through its result's ``session_state``). Storage is opened on the first
+    run, resume or recover, never by :meth:`info` or :meth:`validate`; a URL opened here
+    is closed by :meth:`close` / :meth:`aclose`, a backend passed in stays open.
+
+    With ``auto_recover`` (default) the first :meth:`run` of this runner first calls
+    :meth:`recover`.
     """
 
     def __init__(
@@ -97,6 +113,9 @@ class AgentRunner:
         tools: list[Tool] | None = None,
         tool_executor: Callable[..., Any] | None = None,
         storage_path: str | os.PathLike[str] | None = None,
+        storage: StorageBackend | str | None = None,
+        checkpoint_config: CheckpointConfig | None = None,
+        auto_recover: bool = True,
     ) -> None:
         self.definition = definition
         self.graph = definition.graph
@@ -106,7 +125,15 @@ class AgentRunner:
         merged = {tool.name: tool for tool in [*definition.tools, *(tools or [])]}
         self.tools = list(merged.values())
         self.tool_executor = tool_executor
-        self.runtime = Runtime(storage_path if storage_path is not None else default_home())
+        home = Path(storage_path).expanduser() if storage_path is not None else default_home()
+        self.runtime = Runtime(home)
+        self.checkpoint_config = checkpoint_config or CheckpointConfig()
+        self.storage: StorageBackend | str | None = None
+        if self.checkpoint_config.enabled:
+            self.storage = storage if storage is not None else default_storage_url(home)
+        self.auto_recover = auto_recover
+        self._manager: CheckpointManager | None = None
+        self._recovered = False
 
     @classmethod
     def load(
@@ -117,6 +144,9 @@ class AgentRunner:
         tools: list[Tool] | None = None,
         tool_executor: Callable[..., Any] | None = None,
         storage_path: str | os.PathLike[str] | None = None,
+        storage: StorageBackend | str | None = None,
+        checkpoint_config: CheckpointConfig | None = None,
+        auto_recover: bool = True,
     ) -> AgentRunner:
         """Load and check the agent folder at ``agent_path``; raise AgentLoadError if broken."""
         runner = cls(
@@ -125,6 +155,9 @@ class AgentRunner:
             tools=tools,
             tool_executor=tool_executor,
             storage_path=storage_path,
+            storage=storage,
+            checkpoint_config=checkpoint_config,
+            auto_recover=auto_recover,
         )
         result = runner.validate()
         if not result.valid:
@@ -133,90 +166,188 @@ class AgentRunner:
             )
         return runner
 
+    @property
+    def agent_id(self) -> str:
+        """The id runs of this agent are stored under: its graph's id."""
+        return self.graph.id
+
+    @property
+    def checkpoint_manager(self) -> CheckpointManager | None:
+        """The manager checkpointing this agent's runs (opened on first use); ``None`` if off."""
+        if self._manager is None and self.storage is not None:
+            self._manager = CheckpointManager(self.storage, self.checkpoint_config)
+        return self._manager
+
+    # --- running ------------------------------------------------------------------------
+
     async def run(
         self,
         input_data: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        *,
         session_state: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
     ) -> ExecutionResult:
-        """Run the agent once; pass a paused result's ``session_state`` back to resume it."""
-        executor = GraphExecutor(self.runtime, self.llm, self.tools, self.tool_executor)
-        for name, func in self.functions.items():
-            executor.register_function(name, func)
-        return await executor.execute(self.graph, self.goal, input_data, session_state)
+        """Start a run, or continue the unfinished run ``run_id``.
+
+        A new ``run_id`` (or none: :func:`new_run_id` makes one) starts a run with
+        ``input_data``. An existing one continues from its latest checkpoint; ``input_data``
+        must then be the input it started with (else :class:`RunConflictError`); a
+        completed run returns its stored result without running anything; a cancelled one
+        raises :class:`RunCancelledError`; one another live process runs raises
+        :class:`LeaseHeldError`. ``max_tokens`` / ``max_cost`` pause the run with reason
+        ``budget_exhausted`` when reached. ``session_state`` continues a paused result of a
+        runner without durability.
+        """
+        if self.auto_recover and not self._recovered:
+            await self.recover()
+        if run_id is None and self.checkpoint_manager is not None:
+            run_id = new_run_id()
+        return await self._executor().execute(
+            self.graph,
+            self.goal,
+            input_data,
+            session_state,
+            run_id=run_id,
+            agent_id=self.agent_id,
+            max_tokens=max_tokens,
+            max_cost=max_cost,
+        )
+
+    async def resume(
+        self,
+        run_id: str,
+        input_data: dict[str, Any] | None = None,
+        *,
+        force: bool = False,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
+    ) -> ExecutionResult:
+        """Continue the paused, failed or abandoned run ``run_id`` from its latest checkpoint.
+
+        ``input_data`` is the human's answer when the run waits at a human_input node (or
+        continues after a pause node). ``force`` resumes even though the agent's graph
+        changed since the run started (else :class:`GraphChangedError`). A budget given
+        here replaces the run's, so a run paused with ``budget_exhausted`` continues with a
+        higher one. Raises :class:`RunNotFoundError` for an unknown run (or when durability
+        is off) and :class:`RunConflictError` for a run of another agent.
+        """
+        manager = self.checkpoint_manager
+        if manager is None:
+            raise RunNotFoundError(
+                f"cannot resume run {run_id!r}: durability is off for this runner "
+                "(checkpoint_config.enabled=False), so no run is stored"
+            )
+        record = await manager.storage.aget_run(run_id)
+        if record is None:
+            raise RunNotFoundError(
+                f"run {run_id!r} is not in storage {_describe_storage(self.storage)}; "
+                "check the run id and the --storage URL / AGENTGRAPH_STORAGE"
+            )
+        if record.agent_id is not None and record.agent_id != self.agent_id:
+            raise RunConflictError(
+                f"run {run_id!r} belongs to agent {record.agent_id!r}, not {self.agent_id!r}; "
+                "resume it with that agent"
+            )
+        return await self._executor().execute(
+            self.graph,
+            self.goal,
+            run_id=run_id,
+            resume_input=input_data,
+            force=force,
+            agent_id=self.agent_id,
+            max_tokens=max_tokens,
+            max_cost=max_cost,
+        )
+
+    async def abandoned_runs(self) -> list[RunRecord]:
+        """This agent's unfinished runs that no live process owns (see :meth:`recover`)."""
+        manager = self.checkpoint_manager
+        if manager is None:
+            return []
+        return await find_abandoned_runs(manager.storage, self.agent_id)
+
+    async def recover(self, *, on_skip: RecoverySkipHandler | None = None) -> list[ExecutionResult]:
+        """Continue every abandoned run of this agent, one after another; return their results.
+
+        Abandoned: status running or pending, and its lease expired or its owner process
+        (on this machine) is dead. Paused and failed runs are left alone; they wait for
+        :meth:`resume`. A run that cannot be continued (another process claimed it first,
+        the graph changed, ...) is skipped: ``on_skip(record, error)`` is called, by
+        default a logged warning. Without durability there is nothing to recover.
+        """
+        self._recovered = True
+        results = []
+        for record in await self.abandoned_runs():
+            try:
+                results.append(await self.resume(record.run_id))
+            except AgentGraphError as exc:
+                (on_skip or _log_skip)(record, exc)
+        return results
+
+    # --- describing ---------------------------------------------------------------------
 
     def info(self) -> AgentInfo:
-        graph = self.graph
-        return AgentInfo(
-            name=graph.name or graph.id,
-            description=graph.description,
-            path=str(self.definition.path),
-            goal_name=self.goal.name,
-            goal_description=self.goal.description,
-            entry_node=graph.entry_node,
-            terminal_nodes=list(graph.terminal_nodes),
-            pause_nodes=list(graph.pause_nodes),
-            nodes=[
-                NodeInfo(id=n.id, name=n.name, type=n.node_type, function=n.function)
-                for n in graph.nodes
-            ],
-            edges=[
-                EdgeInfo(
-                    id=e.id,
-                    source=e.source,
-                    target=e.target,
-                    condition=e.condition,
-                    condition_expr=e.condition_expr,
-                )
-                for e in graph.edges
-            ],
-            functions=sorted(self.functions),
-            tools=[tool.name for tool in self.tools],
-        )
+        return describe_agent(self.definition, self.functions, self.tools)
 
     def validate(self) -> ValidationResult:
         """Graph problems and unresolvable functions are errors; missing LLM/tools warnings."""
-        errors = [*self.graph.validate(), *self._function_problems()]
-        warnings = self._runtime_warnings()
-        return ValidationResult(valid=not errors, errors=errors, warnings=warnings)
+        return validate_agent(
+            self.definition, self.functions, self.tools, self.llm, self.tool_executor
+        )
 
-    def _function_problems(self) -> list[str]:
-        problems = []
-        for node in self.graph.nodes:
-            if node.node_type is NodeType.FUNCTION:
-                wanted = node.function or node.id
-                if wanted not in self.functions and node.id not in self.functions:
-                    lack = self._lack(wanted)
-                    problems.append(f"function node '{node.id}' has no function: {lack}")
-            is_function_router = node.node_type is NodeType.ROUTER and node.function
-            if is_function_router and node.function not in self.functions:
-                problems.append(
-                    f"router node '{node.id}' has no function: {self._lack(node.function)}"
-                )
-        return problems
+    # --- lifecycle ----------------------------------------------------------------------
 
-    def _lack(self, name: str) -> str:
-        if not self.definition.has_functions_file:
-            return f"'{name}' is needed but there is no {FUNCTIONS_FILE} in {self.definition.path}"
-        return f"{FUNCTIONS_FILE} defines no function '{name}'"
+    def close(self) -> None:
+        """Close the storage this runner opened from a URL (a backend passed in stays open)."""
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
 
-    def _runtime_warnings(self) -> list[str]:
-        warnings = []
-        tool_names = {tool.name for tool in self.tools}
-        for node in self.graph.nodes:
-            if node.node_type in _LLM_NODES and self.llm is None:
-                warnings.append(
-                    f"{node.node_type} node '{node.id}' needs an LLM and none is configured"
-                )
-            llm_router = node.node_type is NodeType.ROUTER and node.system_prompt
-            if llm_router and not node.function and self.llm is None:
-                warnings.append(f"router node '{node.id}' asks an LLM and none is configured")
-            if node.node_type is NodeType.LLM_TOOL_USE:
-                for name in node.tools:
-                    if name not in tool_names:
-                        warnings.append(f"node '{node.id}' uses undeclared tool '{name}'")
-                if self.tool_executor is None:
-                    warnings.append(f"node '{node.id}' uses tools but no tool_executor is set")
-        for edge in self.graph.edges:
-            if edge.condition is EdgeCondition.LLM_DECIDE and self.llm is None:
-                warnings.append(f"edge '{edge.id}' is decided by an LLM and none is configured")
-        return warnings
+    async def aclose(self) -> None:
+        if self._manager is not None:
+            await self._manager.aclose()
+            self._manager = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _executor(self) -> GraphExecutor:
+        executor = GraphExecutor(
+            self.runtime,
+            self.llm,
+            self.tools,
+            self.tool_executor,
+            checkpoint_manager=self.checkpoint_manager,
+        )
+        for name, func in self.functions.items():
+            executor.register_function(name, func)
+        return executor
+
+
+def _describe_storage(storage: StorageBackend | str | None) -> str:
+    return storage if isinstance(storage, str) else type(storage).__name__
+
+
+def _log_skip(record: RunRecord, error: AgentGraphError) -> None:
+    logger.warning("could not recover run %r: %s", record.run_id, error)

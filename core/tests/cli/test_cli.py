@@ -205,16 +205,20 @@ def test_validate_lists_every_problem_of_an_invalid_graph(cli: CliRunner, tmp_pa
     assert "function node 'a' has no function" in result.stderr
 
 
-def test_demo_script_triages_every_sample(tmp_path: Path) -> None:
+def test_demo_tells_the_recovery_story_then_triages_every_sample(tmp_path: Path) -> None:
     demo = EXAMPLE.parents[1] / "run_demo.py"
     completed = subprocess.run(
         [sys.executable, str(demo)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         env={"AGENTGRAPH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert completed.returncode == 0, completed.stderr
+    assert "the worker is gone: killed by SIGKILL" in completed.stdout
+    assert "final result equals the uninterrupted run: yes" in completed.stdout
     for decision in ("auto_approve", "escalate", "file_contract", "manual_review"):
         assert f"decision: {decision}" in completed.stdout
+    assert completed.stdout.count("(completed)") == 4
     assert len(list((tmp_path / "decisions").iterdir())) == 4
+    assert (tmp_path / "state.db").is_file()

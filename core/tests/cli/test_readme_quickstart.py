@@ -1,4 +1,4 @@
-"""The README keeps its promises: the quick start runs as printed; two commands set up."""
+"""The README keeps its promises: its code runs as printed; two commands set up."""
 
 from __future__ import annotations
 
@@ -31,6 +31,18 @@ def test_quick_start_code_runs_and_prints_what_it_promises(tmp_path: Path) -> No
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == "True ['count', 'judge'] long\n"
+
+
+def test_durable_runs_code_runs_and_prints_what_it_promises(tmp_path: Path) -> None:
+    script = tmp_path / "durable.py"
+    script.write_text(_code_block(_section("Durable runs"), "python"), encoding="utf-8")
+    for _ in range(2):  # the second time, the stored run answers
+        completed = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert completed.stdout == "completed 21.5 C\n['fetch', 'report'] None\n"
+    assert (tmp_path / "weather.db").is_file()
 
 
 def test_fresh_machine_section_has_exactly_the_demo_and_test_commands() -> None:

@@ -1,0 +1,119 @@
+"""What the ``agentgraph`` command prints: results, agent descriptions, one-line errors.
+
+Human output goes to stdout through rich without markup (node names, descriptions and
+outputs are user text and may contain ``[...]``). Errors and progress notes go to stderr as
+plain single lines, so ``--json`` output on stdout stays parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from framework.errors import AgentGraphError
+from framework.graph.executor import ExecutionResult
+from framework.runner.description import AgentInfo
+from framework.runtime.records import to_loggable
+
+__all__ = [
+    "console",
+    "errors_as_messages",
+    "fail",
+    "note",
+    "outcome_line",
+    "print_info",
+    "print_json",
+    "print_result",
+    "say",
+]
+
+console = Console(highlight=False, markup=False)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit 1."""
+    # Plain write, not rich: rich wraps long lines, and the error must stay on one line.
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    raise typer.Exit(1)
+
+
+def say(line: str) -> None:
+    """One line on stdout, never wrapped (it may hold a command to copy)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    """A progress line on stderr (kept off stdout so ``--json`` output stays clean)."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+@contextmanager
+def errors_as_messages() -> Iterator[None]:
+    """Turn any framework error raised inside into :func:`fail`."""
+    try:
+        yield
+    except AgentGraphError as exc:
+        fail(str(exc))
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_loggable(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def outcome_line(result: ExecutionResult) -> str:
+    """``completed`` / ``paused at node 'x': why`` / ``failed: error``, on one line."""
+    if result.paused_at:
+        reason = f": {result.pause_reason}" if result.pause_reason else ""
+        return f"paused at node '{result.paused_at}'{reason}"
+    if result.success:
+        return "completed"
+    return f"failed: {' '.join((result.error or 'no error message').split())}"
+
+
+def print_result(result: ExecutionResult) -> None:
+    if result.paused_at:
+        console.print(outcome_line(result), style="yellow")
+    elif result.success:
+        console.print("completed", style="green")
+    else:
+        console.print("failed", style="red")
+    table = Table.grid(padding=(0, 2))
+    table.add_row("run", result.run_id or "-")
+    table.add_row("path", " -> ".join(result.path) or "-")
+    table.add_row("steps", str(result.steps_executed))
+    table.add_row("tokens", str(result.total_tokens))
+    table.add_row("latency", f"{result.total_latency_ms} ms")
+    console.print(table)
+    console.print("output:")
+    console.print_json(data=to_loggable(result.output))
+
+
+def print_info(agent: AgentInfo) -> None:
+    console.print(f"{agent.name} ({agent.path})", style="bold")
+    if agent.description:
+        console.print(agent.description)
+    console.print(f"goal: {agent.goal_name} - {agent.goal_description}")
+    console.print(f"entry: {agent.entry_node}   terminal: {', '.join(agent.terminal_nodes)}")
+    if agent.pause_nodes:
+        console.print(f"pause: {', '.join(agent.pause_nodes)}")
+    nodes = Table("node", "type", "function", "name", title="nodes", title_justify="left")
+    for node in agent.nodes:
+        nodes.add_row(node.id, node.type, node.function or "", node.name)
+    console.print(nodes)
+    edges = Table("edge", "from -> to", "when", title="edges", title_justify="left")
+    for edge in agent.edges:
+        when = edge.condition_expr if edge.condition_expr else edge.condition
+        edges.add_row(edge.id, f"{edge.source} -> {edge.target}", when)
+    console.print(edges)
+    console.print(f"functions: {', '.join(agent.functions) or '-'}")
+    if agent.tools:
+        console.print(f"tools: {', '.join(agent.tools)}")

@@ -1,0 +1,165 @@
+"""What an agent folder is and whether it can run: :class:`AgentInfo` and validation.
+
+Pure functions of a loaded :class:`~framework.runner.loader.AgentDefinition` and what the
+runner adds to it (functions, tools, an LLM, a tool executor), so describing or checking
+an agent never opens storage or runs anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from framework.graph.edge import EdgeCondition
+from framework.graph.node import NodeType
+from framework.llm.provider import LLMProvider, Tool
+from framework.runner.loader import FUNCTIONS_FILE, AgentDefinition
+
+__all__ = [
+    "AgentInfo",
+    "EdgeInfo",
+    "NodeInfo",
+    "ValidationResult",
+    "describe_agent",
+    "validate_agent",
+]
+
+_LLM_NODES = (NodeType.LLM_GENERATE, NodeType.LLM_TOOL_USE)
+
+
+class NodeInfo(BaseModel):
+    id: str
+    name: str
+    type: NodeType
+    function: str | None = None
+
+
+class EdgeInfo(BaseModel):
+    id: str
+    source: str
+    target: str
+    condition: EdgeCondition
+    condition_expr: str | None = None
+
+
+class AgentInfo(BaseModel):
+    """What an agent is: its graph's shape, its goal, and the functions and tools it has."""
+
+    name: str
+    description: str
+    path: str
+    goal_name: str
+    goal_description: str
+    entry_node: str
+    terminal_nodes: list[str] = Field(default_factory=list)
+    pause_nodes: list[str] = Field(default_factory=list)
+    nodes: list[NodeInfo] = Field(default_factory=list)
+    edges: list[EdgeInfo] = Field(default_factory=list)
+    functions: list[str] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
+
+
+class ValidationResult(BaseModel):
+    """``errors`` stop the agent from running; ``warnings`` say what may fail at run time."""
+
+    valid: bool
+    errors: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+def describe_agent(
+    definition: AgentDefinition, functions: Mapping[str, Any], tools: list[Tool]
+) -> AgentInfo:
+    """The agent's graph, goal, function names and tool names."""
+    graph, goal = definition.graph, definition.goal
+    return AgentInfo(
+        name=graph.name or graph.id,
+        description=graph.description,
+        path=str(definition.path),
+        goal_name=goal.name,
+        goal_description=goal.description,
+        entry_node=graph.entry_node,
+        terminal_nodes=list(graph.terminal_nodes),
+        pause_nodes=list(graph.pause_nodes),
+        nodes=[
+            NodeInfo(id=n.id, name=n.name, type=n.node_type, function=n.function)
+            for n in graph.nodes
+        ],
+        edges=[
+            EdgeInfo(
+                id=e.id,
+                source=e.source,
+                target=e.target,
+                condition=e.condition,
+                condition_expr=e.condition_expr,
+            )
+            for e in graph.edges
+        ],
+        functions=sorted(functions),
+        tools=[tool.name for tool in tools],
+    )
+
+
+def validate_agent(
+    definition: AgentDefinition,
+    functions: Mapping[str, Any],
+    tools: list[Tool],
+    llm: LLMProvider | None,
+    tool_executor: Callable[..., Any] | None,
+) -> ValidationResult:
+    """Graph problems and unresolvable functions are errors; missing LLM/tools warnings."""
+    errors = [*definition.graph.validate(), *_function_problems(definition, functions)]
+    warnings = _runtime_warnings(definition, tools, llm, tool_executor)
+    return ValidationResult(valid=not errors, errors=errors, warnings=warnings)
+
+
+def _function_problems(definition: AgentDefinition, functions: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for node in definition.graph.nodes:
+        if node.node_type is NodeType.FUNCTION:
+            wanted = node.function or node.id
+            if wanted not in functions and node.id not in functions:
+                lack = _lack(definition, wanted)
+                problems.append(f"function node '{node.id}' has no function: {lack}")
+        is_function_router = node.node_type is NodeType.ROUTER and node.function
+        if is_function_router and node.function not in functions:
+            lack = _lack(definition, node.function or "")
+            problems.append(f"router node '{node.id}' has no function: {lack}")
+    return problems
+
+
+def _lack(definition: AgentDefinition, name: str) -> str:
+    if not definition.has_functions_file:
+        return f"'{name}' is needed but there is no {FUNCTIONS_FILE} in {definition.path}"
+    return f"{FUNCTIONS_FILE} defines no function '{name}'"
+
+
+def _runtime_warnings(
+    definition: AgentDefinition,
+    tools: list[Tool],
+    llm: LLMProvider | None,
+    tool_executor: Callable[..., Any] | None,
+) -> list[str]:
+    warnings = []
+    tool_names = {tool.name for tool in tools}
+    graph = definition.graph
+    for node in graph.nodes:
+        if node.node_type in _LLM_NODES and llm is None:
+            warnings.append(
+                f"{node.node_type} node '{node.id}' needs an LLM and none is configured"
+            )
+        llm_router = node.node_type is NodeType.ROUTER and node.system_prompt
+        if llm_router and not node.function and llm is None:
+            warnings.append(f"router node '{node.id}' asks an LLM and none is configured")
+        if node.node_type is NodeType.LLM_TOOL_USE:
+            for name in node.tools:
+                if name not in tool_names:
+                    warnings.append(f"node '{node.id}' uses undeclared tool '{name}'")
+            if tool_executor is None:
+                warnings.append(f"node '{node.id}' uses tools but no tool_executor is set")
+    for edge in graph.edges:
+        if edge.condition is EdgeCondition.LLM_DECIDE and llm is None:
+            warnings.append(f"edge '{edge.id}' is decided by an LLM and none is configured")
+    return warnings
