@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from framework.closing import Closing
 from framework.errors import (
     CheckpointEncodeError,
     CheckpointSaveError,
@@ -61,7 +61,7 @@ class CheckpointSaveWarning(UserWarning):
     """A checkpoint could not be saved and ``on_save_error="warn"`` let the run continue."""
 
 
-class CheckpointManager(RunControl):
+class CheckpointManager(RunControl, Closing):
     """Writes, numbers, prunes and restores the checkpoints of runs.
 
     ``storage`` is a :class:`StorageBackend` or a storage URL (``memory://``,
@@ -288,28 +288,6 @@ class CheckpointManager(RunControl):
     async def aclose(self) -> None:
         if self._owns_storage:
             await self.storage.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # --- internals ----------------------------------------------------------------------
 

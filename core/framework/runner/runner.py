@@ -18,10 +18,10 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
+from framework.closing import Closing
 from framework.errors import (
     AgentGraphError,
     AgentLoadError,
@@ -84,7 +84,7 @@ def new_run_id() -> str:
     return f"run_{utc_now().strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:12]}"
 
 
-class AgentRunner:
+class AgentRunner(Closing):
     """Runs one loaded agent; build it with :meth:`load`.
 
     ``tools`` given here are added to those declared in ``agent.json`` (same name: the one
@@ -309,28 +309,6 @@ class AgentRunner:
         if self._manager is not None:
             await self._manager.aclose()
             self._manager = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _executor(self) -> GraphExecutor:
         executor = GraphExecutor(

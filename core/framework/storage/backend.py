@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from framework.closing import Closing
 from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.bridge import call_sync
@@ -47,7 +47,7 @@ class CorruptCheckpoint(BaseModel):
     reason: str
 
 
-class StorageBackend(CoordinationContract):
+class StorageBackend(CoordinationContract, Closing):
     """Where checkpoints, run records, leases, control signals and effects live.
 
     Every id that enters a method (run, checkpoint, node, effect key) is validated first and
@@ -235,28 +235,6 @@ class StorageBackend(CoordinationContract):
         call_sync(self.aclose)
 
     # --- context managers ---------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def __getattr__(name: str) -> Any:
