@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from framework.errors import GraphValidationError
-from framework.graph.callables import call_sync_or_async
 from framework.graph.decision_log import DecisionLog, RunRecorder
 from framework.graph.durable import DurableRun
 from framework.graph.durable_graph import execute_durably, record_stop
@@ -36,6 +35,7 @@ from framework.graph.node import (
     NodeSpec,
     NodeType,
 )
+from framework.graph.node_inputs import human_answer, resolve_inputs
 from framework.graph.retry import RetryPolicy, is_retryable
 from framework.graph.run_state import ExecutionResult, NodeOutcome, RunState
 from framework.graph.transitions import failure_transition, success_transition
@@ -267,11 +267,13 @@ class GraphExecutor:
                 error = f"max_steps ({graph.max_steps}) exceeded at node '{node_id}'"
                 return ExecutionResult.failed(state, error)
             spec = nodes[node_id]
-            inputs = _resolve_inputs(spec, state.pending_input, state.memory)
+            inputs = resolve_inputs(spec, state.pending_input, state.memory)
             answer = None
             if spec.node_type is NodeType.HUMAN_INPUT:
                 try:
-                    answer = await self._human_answer(spec, inputs, input_data, resumed_at)
+                    answer = await human_answer(
+                        self.approval_callback, spec, inputs, input_data, resumed_at
+                    )
                 except Exception as exc:
                     error = f"approval_callback failed at node '{node_id}': {_describe(exc)}"
                     return ExecutionResult.failed(state, error)
@@ -394,29 +396,6 @@ class GraphExecutor:
         state.pending_input = dict(outcome.transition.pending_input)
         return None
 
-    async def _human_answer(
-        self,
-        spec: NodeSpec,
-        inputs: dict[str, Any],
-        input_data: dict[str, Any],
-        resumed_at: str | None,
-    ) -> dict[str, Any] | None:
-        """The human's input for a human_input node, or ``None`` when the run must pause."""
-        if self.approval_callback is not None:
-            answer = await call_sync_or_async(self.approval_callback, spec, dict(inputs))
-            if answer is not None:
-                if not isinstance(answer, Mapping):
-                    raise TypeError(
-                        f"it returned {type(answer).__name__}; return a dict of the human's "
-                        "input, or None to pause"
-                    )
-                return dict(answer)
-        if spec.output_keys and all(key in input_data for key in spec.output_keys):
-            return {key: input_data[key] for key in spec.output_keys}
-        if not spec.output_keys and resumed_at == spec.id:
-            return dict(input_data)
-        return None
-
     def _context(
         self,
         spec: NodeSpec,
@@ -444,19 +423,6 @@ class GraphExecutor:
             effects=effects,
             visit=state.visit_counts.get(spec.id, 1),
         )
-
-
-def _resolve_inputs(
-    spec: NodeSpec, pending: dict[str, Any], memory: dict[str, Any]
-) -> dict[str, Any]:
-    """A node's inputs: each input key from the edge's input first, then from memory."""
-    if not spec.input_keys:
-        return {**memory, **pending}
-    return {
-        key: pending[key] if key in pending else memory[key]
-        for key in spec.input_keys
-        if key in pending or key in memory
-    }
 
 
 def _last_node(state: RunState) -> str | None:
