@@ -24,7 +24,7 @@ from crash_harness import (
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("CRASH_SEED", "1717"))
-KILLS = 10
+KILLS = 25
 FAULT_POINTS = ("sqlite.before_commit", "sqlite.after_commit")
 
 
