@@ -169,8 +169,14 @@ def crash_until_complete(
     while len(scenario.lives) < kills + 20:
         fault = kill_after = None
         if scenario.kills < kills:
-            if fault_points and rng.random() < fault_share:
-                fault = (rng.choice(fault_points), rng.randint(1, max_countdown))
+            # Until one kill has landed inside a write, aim every life at a fault point
+            # early enough in the run that it is surely reached.
+            faulted = any(
+                life.killed and life.how.startswith("fault point") for life in scenario.lives
+            )
+            if fault_points and (not faulted or rng.random() < fault_share):
+                limit = max_countdown if faulted else min(max_countdown, 10)
+                fault = (rng.choice(fault_points), rng.randint(1, limit))
             else:
                 kill_after = rng.uniform(0.0, max_delay)
         life = scenario.live(kill_after=kill_after, fault=fault)
