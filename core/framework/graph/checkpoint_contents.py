@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from framework.errors import CheckpointTooLargeError
 from framework.graph.memory import SharedMemory
 from framework.schemas.checkpoint import Checkpoint, CheckpointKind, ExecutorType
-from framework.storage import codec
 
 __all__ = [
     "CHECKPOINT_FIELD_KEYS",
     "MemoryLike",
     "build_checkpoint",
-    "check_checkpoint_size",
     "checkpoint_id",
     "merge_requests",
 ]
@@ -110,34 +107,6 @@ def merge_requests(
         user.update(request)
     merged["metadata"] = user
     return merged
-
-
-def check_checkpoint_size(cp: Checkpoint, limit: int) -> None:
-    """Raise ``CheckpointTooLargeError`` naming the largest memory keys if ``cp`` is too big.
-
-    The size is that of the encoded memory plus pending input, context, user metadata and
-    path: the state a storage backend measures, give or take a few bytes of framing.
-    """
-    memory = codec.encode(cp.memory_snapshot, "memory")
-    rest = len(codec.dumps([cp.pending_input, cp.context, cp.metadata, cp.execution_path]))
-    if codec.TAG_KEY in memory:
-        sizes: list[tuple[int, str]] = []
-        total = len(codec.canonical_bytes(memory)) + rest
-    else:
-        sizes = sorted(
-            ((len(codec.canonical_bytes(v)), k) for k, v in memory.items()), reverse=True
-        )
-        # Canonical object bytes: braces, commas, and per key its quoted name, ':' and value.
-        keys = sum(len(codec.canonical_bytes(k)) + 1 for k in memory)
-        total = 2 + max(len(memory) - 1, 0) + keys + sum(n for n, _ in sizes) + rest
-    if total <= limit:
-        return
-    largest = ", ".join(f"{k!r} ({n:,} bytes)" for n, k in sizes[:3]) or "none"
-    raise CheckpointTooLargeError(
-        f"checkpoint {cp.id!r} of run {cp.run_id!r} is about {total:,} bytes encoded, above "
-        f"max_checkpoint_bytes={limit:,}; largest memory keys: {largest}. Keep large data "
-        "outside shared memory (store a reference) or raise max_checkpoint_bytes"
-    )
 
 
 def _memory_dict(memory: MemoryLike) -> dict[str, Any]:

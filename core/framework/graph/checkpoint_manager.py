@@ -28,7 +28,6 @@ from framework.errors import (
 from framework.graph.checkpoint_contents import (
     MemoryLike,
     build_checkpoint,
-    check_checkpoint_size,
     merge_requests,
 )
 from framework.graph.checkpoint_numbering import SeqCounter, renumbering
@@ -79,9 +78,8 @@ class CheckpointManager(RunControl, Closing):
     attached. Only ``on_save_error="warn"`` turns a failure into a
     :class:`CheckpointSaveWarning` (also logged) and a ``None`` result.
 
-    ``max_checkpoint_bytes`` is enforced by the storage when the manager opened it. A
-    backend passed in keeps its own limit; if the config sets a lower one explicitly, the
-    manager measures each checkpoint itself before saving (one extra encoding per save).
+    ``max_checkpoint_bytes`` is passed to the storage with every save, which enforces the
+    lower of it and the backend's own limit while encoding (no second encoding here).
 
     Durable runs (executors given this manager) write through :meth:`acommit_checkpoint`
     with their lease's fencing token; pausing, cancelling, forking and previewing runs come
@@ -107,13 +105,6 @@ class CheckpointManager(RunControl, Closing):
             )
         self.storage = storage
         self._seqs = SeqCounter()
-        backend_limit = getattr(storage, "max_checkpoint_bytes", None)
-        explicit = "max_checkpoint_bytes" in config.model_fields_set
-        self._size_limit = (
-            config.max_checkpoint_bytes
-            if explicit and (backend_limit is None or backend_limit > config.max_checkpoint_bytes)
-            else None
-        )
 
     # --- deciding -----------------------------------------------------------------------
 
@@ -302,12 +293,10 @@ class CheckpointManager(RunControl, Closing):
             seq = self._seqs.claim(run_id)
             if seq is None:
                 seq = self._seqs.claim(run_id, self.storage.latest_seq(run_id))
-            cp = self._measured(build(seq))
-            # Unfenced saves keep the plain call, which backends of the first contract take.
-            if fencing_token is None:
-                self.storage.save_checkpoint(cp)
-            else:
-                self.storage.save_checkpoint(cp, fencing_token=fencing_token)
+            cp = build(seq)
+            self.storage.save_checkpoint(
+                cp, fencing_token=fencing_token, max_bytes=self.config.max_checkpoint_bytes
+            )
         except Exception as exc:
             return self._failed(run_id, node_id, exc)
         keep = self._keep()
@@ -329,11 +318,10 @@ class CheckpointManager(RunControl, Closing):
             seq = self._seqs.claim(run_id)
             if seq is None:
                 seq = self._seqs.claim(run_id, await self.storage.alatest_seq(run_id))
-            cp = self._measured(build(seq))
-            if fencing_token is None:
-                await self.storage.asave_checkpoint(cp)
-            else:
-                await self.storage.asave_checkpoint(cp, fencing_token=fencing_token)
+            cp = build(seq)
+            await self.storage.asave_checkpoint(
+                cp, fencing_token=fencing_token, max_bytes=self.config.max_checkpoint_bytes
+            )
         except Exception as exc:
             return self._failed(run_id, node_id, exc)
         keep = self._keep()
@@ -365,11 +353,6 @@ class CheckpointManager(RunControl, Closing):
             )
 
         return build
-
-    def _measured(self, cp: Checkpoint) -> Checkpoint:
-        if self._size_limit is not None:
-            check_checkpoint_size(cp, self._size_limit)
-        return cp
 
     def _keep(self) -> int | None:
         strategy = self.config.retention_strategy

@@ -27,11 +27,11 @@ class DiskFullStorage(MemoryStorage):
         super().__init__()
         self.failures = failures
 
-    def save_checkpoint(self, cp: Checkpoint) -> CheckpointMetadata:
+    def save_checkpoint(self, cp: Checkpoint, **options: Any) -> CheckpointMetadata:
         if self.failures:
             self.failures -= 1
             raise OSError(28, "No space left on device")
-        return super().save_checkpoint(cp)
+        return super().save_checkpoint(cp, **options)
 
 
 class PruneFailsStorage(MemoryStorage):
