@@ -1,18 +1,22 @@
-"""The effects ledger behind ``NodeContext.effect``: side effects that happen once per run.
+"""The effects ledger behind ``NodeContext.effect`` and ``StepContext.effect``: side
+effects that happen once per run.
 
-A node that sends a mail or charges a card does it through ``await ctx.effect(key, fn,
-...)``. With a checkpoint manager the effect is recorded ``started`` in storage before
-``fn`` is called and ``completed`` with its result afterwards (``failed`` with the error if
-``fn`` raised). When the node runs again — after a crash, a retry or a resume — a completed
-effect returns its recorded result and ``fn`` is not called. One that started but never
-recorded an outcome is *in doubt*: the process died during it, so it may or may not have
-happened. By default it is called again with the same idempotency key, so a service that
-deduplicates on that key does it at most once; with ``in_doubt_effects="raise"`` the node
-fails with :class:`~framework.errors.InDoubtEffectError` instead, for a human to check.
+A node (or a plan step's function) that sends a mail or charges a card does it through
+``await ctx.effect(key, fn, ...)``. With a checkpoint manager the effect is recorded
+``started`` in storage before ``fn`` is called and ``completed`` with its result afterwards
+(``failed`` with the error if ``fn`` raised). When the node runs again — after a crash, a
+retry or a resume — a completed effect returns its recorded result and ``fn`` is not
+called. One that started but never recorded an outcome is *in doubt*: the process died
+during it, so it may or may not have happened. By default it is called again with the same
+idempotency key, so a service that deduplicates on that key does it at most once; with
+``in_doubt_effects="raise"`` the node fails with
+:class:`~framework.errors.InDoubtEffectError` instead, for a human to check.
 
 Keys are scoped to the node (``f"{node_id}:{key}"``); a node visited again in a loop gets
 fresh effects (``f"{node_id}:{key}@{visit}"`` from its second visit on), so a loop does
-its work on every lap while a re-run of the same visit does not repeat it.
+its work on every lap while a re-run of the same visit does not repeat it. A plan step is
+accepted at most once per run, so its keys are ``f"{step_id}:{key}"`` for every attempt:
+a retry of the step gets the result its earlier attempt recorded.
 """
 
 from __future__ import annotations
@@ -27,12 +31,19 @@ from framework.errors import InDoubtEffectError
 from framework.graph.callables import call_sync_or_async
 from framework.schemas.checkpoint import InDoubtPolicy
 from framework.schemas.effect import EffectStatus
-from framework.storage.ids import validate_id
+from framework.storage.ids import validate_key
 
 if TYPE_CHECKING:
     from framework.storage.backend import StorageBackend
 
-__all__ = ["EFFECT_KEY_MAX_LENGTH", "EffectLedger", "call_effect", "effect_key", "idempotency_key"]
+__all__ = [
+    "EFFECT_KEY_MAX_LENGTH",
+    "EffectLedger",
+    "call_effect",
+    "effect_key",
+    "idempotency_key",
+    "perform_effect",
+]
 
 logger = logging.getLogger("framework.effects")
 
@@ -47,7 +58,7 @@ def effect_key(node_id: str, key: str, visit: int = 1) -> str:
     if not isinstance(key, str) or not key:
         raise TypeError(f"an effect key must be a non-empty string, not {key!r}")
     scoped = f"{node_id}:{key}" if visit <= 1 else f"{node_id}:{key}@{visit}"
-    return validate_id(scoped, "effect key", EFFECT_KEY_MAX_LENGTH)
+    return validate_key(scoped, "effect key", EFFECT_KEY_MAX_LENGTH)
 
 
 def idempotency_key(run_id: str, node_id: str, key: str) -> str:
@@ -64,6 +75,30 @@ async def call_effect(
     if "idempotency_key" not in kwargs and _accepts_idempotency_key(fn):
         kwargs = {**kwargs, "idempotency_key": idempotency}
     return await call_sync_or_async(fn, *args, **kwargs)
+
+
+async def perform_effect(
+    ledger: EffectLedger | None,
+    run_id: str,
+    owner_id: str,
+    key: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    visit: int = 1,
+) -> Any:
+    """Effect ``key`` of ``owner_id`` (a node or a plan step) in run ``run_id``.
+
+    The one implementation behind every context's ``effect``: with a ``ledger`` (a
+    checkpointed run) see :meth:`EffectLedger.perform`; without one ``fn`` is simply
+    called, still given the effect's ``idempotency_key`` when it takes one.
+    """
+    if ledger is not None:
+        return await ledger.perform(owner_id, key, fn, args, kwargs, visit=visit)
+    scoped = effect_key(owner_id, key, visit)
+    idempotency = idempotency_key(run_id, owner_id, scoped)
+    return await call_effect(fn, args, dict(kwargs or {}), idempotency)
 
 
 class EffectLedger:

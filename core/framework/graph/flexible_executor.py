@@ -163,7 +163,9 @@ class FlexibleGraphExecutor:
         a completed run returns its stored result. Pause and cancel requests are honoured
         before a new step starts (``paused`` / ``cancelled``). ``result.run_status`` says
         what the run is left as: outcomes that wait for someone (approval, replanning,
-        escalation) leave it paused, an abort cancels it.
+        escalation) leave it paused, an abort cancels it. Step functions reach the run's
+        effects ledger through ``ctx.effect`` (:mod:`framework.graph.step_context`); a step
+        whose in-doubt effect was refused (``in_doubt_effects="raise"``) fails the plan.
 
         Raises GraphValidationError for an invalid plan and PlanExecutionError when a
         context key has the name of a step.
@@ -309,13 +311,15 @@ class FlexibleGraphExecutor:
         while True:
             step.attempts += 1
             decision_id = await self._log_attempt(run, step)
-            result = await self.worker.execute(step, run.context)
+            result = await self.worker.execute(
+                step, run.context, step_context=run.step_context(step)
+            )
             judgment = await self.judge.evaluate(step, result, run.goal, run.context)
             run.steps_executed += 1
             run.total_tokens += result.tokens_used + judgment.tokens_used
             run.total_latency_ms += result.latency_ms
             await self._log_outcome(run, decision_id, result, judgment)
-            retry = judgment.action is JudgmentAction.RETRY
+            retry = judgment.action is JudgmentAction.RETRY and not run.effect_refused(step)
             if retry and step.attempts <= self.config.max_retries_per_step:
                 await anyio.sleep(self.config.retry_delay)
                 continue
@@ -334,6 +338,9 @@ class FlexibleGraphExecutor:
         step.status = StepStatus.FAILED
         step.error = result.error or judgment.feedback or judgment.reasoning
         if run.stop is not None:
+            return
+        if run.effect_refused(step):  # as a graph node's, a refused in-doubt effect is final
+            run.stop = PlanStop(ExecutionStatus.FAILED, step.error, step.id)
             return
         feedback = judgment.feedback or judgment.reasoning
         if judgment.action is JudgmentAction.RETRY:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from framework.graph.callables import call_sync_or_async
-from framework.graph.effects import EffectLedger, call_effect, effect_key, idempotency_key
+from framework.graph.effects import EffectLedger, perform_effect
 from framework.graph.memory import SharedMemory
 
 if TYPE_CHECKING:
@@ -132,11 +132,9 @@ class NodeContext:
         completed before returns its recorded result without calling ``fn``; see
         :mod:`framework.graph.effects` for in-doubt effects. Without one ``fn`` is called.
         """
-        if self.effects is not None:
-            return await self.effects.perform(self.node_id, key, fn, args, kwargs, visit=self.visit)
-        scoped = effect_key(self.node_id, key, self.visit)
-        idempotency = idempotency_key(self.run_id, self.node_id, scoped)
-        return await call_effect(fn, args, kwargs, idempotency)
+        return await perform_effect(
+            self.effects, self.run_id, self.node_id, key, fn, args, kwargs, visit=self.visit
+        )
 
 
 @runtime_checkable

@@ -7,6 +7,7 @@ durable run — the :class:`~framework.graph.durable.DurableRun` it reports to.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +22,10 @@ from framework.graph.plan import (
     ExecutionStatus,
     Plan,
     PlanExecutionResult,
+    PlanStep,
     StepStatus,
 )
+from framework.graph.step_context import StepContext
 from framework.schemas.checkpoint import Checkpoint
 from framework.schemas.control import ControlAction
 
@@ -54,6 +57,8 @@ class PlanRun:
     path: list[str] = field(default_factory=list)
     budget: Budget = field(default_factory=Budget)
     durable: DurableRun | None = None
+    # Names a run that has no id (no manager, no runtime) in its steps' idempotency keys.
+    local_id: str = field(default_factory=lambda: f"plan-{uuid.uuid4().hex}", repr=False)
 
     @classmethod
     def new(
@@ -102,6 +107,17 @@ class PlanRun:
                 for dependent in self.plan.dependents(step.id):
                     if dependent.status is StepStatus.PENDING:
                         dependent.status = StepStatus.SKIPPED
+
+    def step_context(self, step: PlanStep) -> StepContext:
+        """What ``step``'s current attempt sees as ``ctx``: the run, and its effects ledger
+        when the run is durable."""
+        effects = self.durable.effects if self.durable is not None else None
+        return StepContext(self.run_id or self.local_id, step.id, step.attempts, effects)
+
+    def effect_refused(self, step: PlanStep) -> bool:
+        """Whether ``step`` hit an in-doubt effect that the ledger refused to call again,
+        so running it again is futile until someone resolves that effect."""
+        return self.durable is not None and self.durable.effects.refused(step.id)
 
     async def check_stop(self) -> None:
         """Stop starting steps when a pause or cancel was requested or the budget is spent."""

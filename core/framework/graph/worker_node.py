@@ -8,6 +8,8 @@ an exception inside the action, outputs that do not match the step) becomes a
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import re
 import time
@@ -27,6 +29,7 @@ from framework.graph.edge import GraphSpec
 from framework.graph.executor import GraphExecutor
 from framework.graph.goal import Goal
 from framework.graph.plan import ActionType, PlanStep, parse_reference
+from framework.graph.step_context import StepContext
 from framework.llm.provider import Message, Role, ToolCall, ToolResult
 
 if TYPE_CHECKING:
@@ -95,13 +98,18 @@ class WorkerNode:
     arguments resolve against the ``context`` passed to :meth:`execute`.
 
     Arguments: a FUNCTION step is called with its resolved inputs updated by its resolved
-    ``function_args`` (explicit action arguments win); a TOOL_USE step likewise with
-    ``tool_args``. Outputs: a returned dict is taken as it is, except that with exactly one
-    expected output that the dict lacks, the whole value is stored under that key (as any
-    non-dict value is); otherwise a non-dict value becomes ``{"result": value}`` (``None``
-    gives ``{}``). A sub-graph's final memory is shaped the same way. LLM and tool replies
-    give ``{"result": text}``, plus the keys of the reply parsed as a JSON object when the
-    step expects outputs. A step whose outputs lack an expected key fails.
+    ``function_args`` (explicit action arguments win), plus a
+    :class:`~framework.graph.step_context.StepContext` as ``ctx`` when the function
+    declares a parameter of that name (the name is reserved: the context replaces an
+    argument called ``ctx``); ``await ctx.effect(...)`` needs an ``async`` function. A
+    TOOL_USE step is called likewise with ``tool_args``.
+
+    Outputs: a returned dict is taken as it is, except that with exactly one expected
+    output that the dict lacks, the whole value is stored under that key (as any non-dict
+    value is); otherwise a non-dict value becomes ``{"result": value}`` (``None`` gives
+    ``{}``). A sub-graph's final memory is shaped the same way. LLM and tool replies give
+    ``{"result": text}``, plus the keys of the reply parsed as a JSON object when the step
+    expects outputs. A step whose outputs lack an expected key fails.
     """
 
     def __init__(
@@ -120,11 +128,23 @@ class WorkerNode:
         self.graphs = dict(graphs or {})
         self.runtime = runtime
 
-    async def execute(self, step: PlanStep, context: Mapping[str, Any]) -> StepExecutionResult:
-        """Run one attempt of ``step``; references resolve against ``context``."""
+    async def execute(
+        self,
+        step: PlanStep,
+        context: Mapping[str, Any],
+        *,
+        step_context: StepContext | None = None,
+    ) -> StepExecutionResult:
+        """Run one attempt of ``step``; references resolve against ``context``.
+
+        ``step_context`` is what a FUNCTION step's ``ctx`` parameter receives: the
+        executor passes the plan run's (with its effects ledger when the run is
+        checkpointed); without one the step runs outside any run
+        (:meth:`StepContext.outside_run`).
+        """
         started = time.perf_counter()
         handlers = {
-            ActionType.FUNCTION: self._run_function,
+            ActionType.FUNCTION: functools.partial(self._run_function, step_context=step_context),
             ActionType.LLM_CALL: self._run_llm,
             ActionType.TOOL_USE: self._run_tool,
             ActionType.SUB_GRAPH: self._run_sub_graph,
@@ -150,7 +170,7 @@ class WorkerNode:
         )
 
     async def _run_function(
-        self, step: PlanStep, context: Mapping[str, Any]
+        self, step: PlanStep, context: Mapping[str, Any], step_context: StepContext | None
     ) -> tuple[dict[str, Any], int]:
         name = step.action.function_name
         func = self.functions.get(name or "")
@@ -160,6 +180,8 @@ class WorkerNode:
                 f"pass it in functions= (registered: {sorted(self.functions)})"
             )
         kwargs = _arguments(step, step.action.function_args, context)
+        if _declares_context(func):
+            kwargs["ctx"] = step_context or StepContext.outside_run(step.id, max(step.attempts, 1))
         value = await call_sync_or_async(func, **kwargs)
         return _shape(value, step.expected_outputs), 0
 
@@ -289,6 +311,13 @@ def _arguments(
         **resolve_references(step.inputs, context),
         **resolve_references(action_args, context),
     }
+
+
+def _declares_context(func: Callable[..., Any]) -> bool:
+    try:
+        return "ctx" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False  # no introspectable signature (some builtins): it cannot ask for one
 
 
 def _shape(value: Any, expected: list[str]) -> dict[str, Any]:

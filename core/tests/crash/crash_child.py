@@ -5,7 +5,8 @@
 - ``graph``: the twenty-step agent (``twenty_steps/``) through :class:`AgentRunner`, which
   recovers the run by itself when an earlier process died in it.
 - ``plan``: a twelve-step FUNCTION plan with dependencies through
-  :class:`FlexibleGraphExecutor`, resumed by running the same ``run_id`` again.
+  :class:`FlexibleGraphExecutor`, resumed by running the same ``run_id`` again. Every
+  third step sends a receipt through ``ctx.effect``, like every fourth graph node.
 
 Before running it prints ``loaded <seq> corrupt <seqs>`` — the checkpoint a resume would
 load and every checkpoint that fails verification — then ``ready``; every
@@ -28,10 +29,14 @@ from typing import Any
 
 import anyio
 
+# The graph agent's receipt service, so both modes log effects the same way.
+from twenty_steps.functions import _send_receipt as send_receipt
+
 from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.flexible_executor import FlexibleGraphExecutor
 from framework.graph.goal import Goal
 from framework.graph.plan import ActionSpec, ActionType, Plan, PlanStep
+from framework.graph.step_context import StepContext
 from framework.runner import AgentRunner
 from framework.storage import StorageBackend
 
@@ -52,6 +57,7 @@ PLAN_SHAPE: dict[str, list[str]] = {
     "s11": ["s10"],
     "s12": ["s11", "s02"],
 }
+PLAN_EFFECT_STEPS = ("s03", "s06", "s09", "s12")
 
 
 def _append(variable: str, line: str) -> None:
@@ -119,12 +125,24 @@ def crash_plan() -> Plan:
     return Plan(id="crash-plan", goal_id="survive", steps=steps)
 
 
-async def work(step: str, parts: list[str]) -> str:
+async def slow_receipt(step: str, value: str, *, idempotency_key: str) -> str:
+    """The receipt service, whose reply takes a step's work time to come back: a kill in
+    that time leaves an applied receipt in doubt, which the resume must not apply again."""
+    receipt = send_receipt(step, value, idempotency_key=idempotency_key)
+    await anyio.sleep(float(os.environ.get("CRASH_NODE_DELAY", "0.02")))
+    return receipt
+
+
+async def work(step: str, parts: list[str], ctx: StepContext) -> Any:
     _append("CRASH_NODE_LOG", f"start {step}")
     await anyio.sleep(float(os.environ.get("CRASH_NODE_DELAY", "0.02")))
     value = hashlib.sha256("/".join([step, *parts]).encode()).hexdigest()[:16]
+    output: Any = value
+    if step in PLAN_EFFECT_STEPS:
+        receipt = await ctx.effect("receipt", slow_receipt, step, value)
+        output = {"value": value, "receipt": receipt}
     _append("CRASH_NODE_LOG", f"done {step}")
-    return value
+    return output
 
 
 async def _run_plan(args: argparse.Namespace) -> dict[str, Any]:

@@ -286,3 +286,43 @@ def done_order(node_log: str) -> list[str]:
         if line.startswith("done ") and line.split()[1] not in seen:
             seen.append(line.split()[1])
     return seen
+
+
+def effect_lines(text: str, kind: str) -> list[tuple[str, str]]:
+    """``(effect key, idempotency key)`` of each ``kind`` line of an effects or calls log."""
+    return [
+        (key, idem)
+        for line_kind, key, idem in map(str.split, text.splitlines())
+        if line_kind == kind
+    ]
+
+
+def check_effects(scenario: Scenario, keys: list[str]) -> list[str]:
+    """Problems with the effects of a finished run whose effects are ``keys`` (empty: none).
+
+    Each effect applied exactly once per idempotency key by the receipt service, and each
+    of ``keys`` applied; each called with one idempotency key, and called again only as
+    often as its node (or step) was in flight at a kill; the ledger holds each completed.
+    """
+    problems = []
+    applied = effect_lines(scenario.text("effects.log"), "effect")
+    calls = effect_lines(scenario.text("calls.log"), "call")
+    per_idempotency_key = Counter(idem for _, idem in applied)
+    problems += [f"{idem} applied {n} times" for idem, n in per_idempotency_key.items() if n > 1]
+    if sorted(key for key, _ in applied) != sorted(keys):
+        problems.append(f"applied effects {sorted(applied)}, expected each of {keys}")
+    in_flight = in_flight_nodes(scenario.text("nodes.log"))
+    for key in keys:
+        keys_used = {idem for call_key, idem in calls if call_key == key}
+        if len(keys_used) != 1:
+            problems.append(f"{key} was called with idempotency keys {keys_used}")
+        count = sum(call_key == key for call_key, _ in calls)
+        if count > 1 + in_flight[key.split(":")[0]]:
+            problems.append(f"{key} called {count} times, in flight at fewer kills")
+    ledger = scenario.report()["effects"]
+    if sorted(e["key"] for e in ledger) != sorted(keys):
+        problems.append(f"ledger holds {[e['key'] for e in ledger]}")
+    problems += [
+        f"ledger: {e['key']} is {e['status']}" for e in ledger if e["status"] != "completed"
+    ]
+    return problems

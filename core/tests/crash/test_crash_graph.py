@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import random
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from crash_harness import (
     Scenario,
+    check_effects,
     check_exactly_once,
     check_loaded_checkpoints,
     crash_until_complete,
     done_order,
-    in_flight_nodes,
 )
 
 pytestmark = pytest.mark.slow
@@ -34,41 +33,6 @@ STORAGES = {
 }
 
 
-def effect_lines(text: str, kind: str) -> list[tuple[str, str]]:
-    """``(effect key, idempotency key)`` of each ``kind`` line of an effects or calls log."""
-    return [
-        (key, idem)
-        for line_kind, key, idem in map(str.split, text.splitlines())
-        if line_kind == kind
-    ]
-
-
-def check_effects(scenario: Scenario) -> list[str]:
-    """Each receipt applied exactly once; re-calls only for nodes in flight at a kill."""
-    problems = []
-    applied = effect_lines(scenario.text("effects.log"), "effect")
-    calls = effect_lines(scenario.text("calls.log"), "call")
-    per_idempotency_key = Counter(idem for _, idem in applied)
-    problems += [f"{idem} applied {n} times" for idem, n in per_idempotency_key.items() if n > 1]
-    if sorted(key for key, _ in applied) != EFFECT_KEYS:
-        problems.append(f"applied effects {sorted(applied)}, expected each of {EFFECT_KEYS}")
-    in_flight = in_flight_nodes(scenario.text("nodes.log"))
-    for key in EFFECT_KEYS:
-        keys_used = {idem for call_key, idem in calls if call_key == key}
-        if len(keys_used) != 1:
-            problems.append(f"{key} was called with idempotency keys {keys_used}")
-        count = sum(call_key == key for call_key, _ in calls)
-        if count > 1 + in_flight[key.split(":")[0]]:
-            problems.append(f"{key} called {count} times, in flight at fewer kills")
-    ledger = scenario.report()["effects"]
-    if sorted(e["key"] for e in ledger) != EFFECT_KEYS:
-        problems.append(f"ledger holds {[e['key'] for e in ledger]}")
-    problems += [
-        f"ledger: {e['key']} is {e['status']}" for e in ledger if e["status"] != "completed"
-    ]
-    return problems
-
-
 @pytest.mark.parametrize("storage", list(STORAGES))
 def test_twenty_node_agent_run_completes_exactly_once_through_repeated_sigkills(
     tmp_path: Path, storage: str
@@ -79,7 +43,7 @@ def test_twenty_node_agent_run_completes_exactly_once_through_repeated_sigkills(
     expected = reference.report()
     assert expected["success"], expected["error"]
     assert done_order(reference.text("nodes.log")) == ORDER
-    assert check_effects(reference) == []
+    assert check_effects(reference, EFFECT_KEYS) == []
 
     rng = random.Random(SEED)
     kills = 0
@@ -104,7 +68,7 @@ def test_twenty_node_agent_run_completes_exactly_once_through_repeated_sigkills(
         assert report["status"] == "completed", context
         assert check_exactly_once(node_log, ORDER) == [], f"{node_log}\n{context}"
         assert done_order(node_log) == ORDER, context
-        assert check_effects(scenario) == [], context
+        assert check_effects(scenario, EFFECT_KEYS) == [], context
         assert report["output"] == expected["output"], context
         assert check_loaded_checkpoints(scenario.lives) == [], context
         assert report["corrupt"] == [], context

@@ -2,7 +2,9 @@
 
 The child process runs the plan under one run id; after each kill (random delay or a
 storage fault point) it is started again with the same run id and continues from the
-stored plan. Replay a failure with ``CRASH_SEED=<seed printed>``.
+stored plan. Every third step sends a receipt through ``ctx.effect``; none is applied
+twice and the ledger ends with each completed. Replay a failure with
+``CRASH_SEED=<seed printed>``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import random
 from pathlib import Path
 
 import pytest
-from crash_child import PLAN_SHAPE
+from crash_child import PLAN_EFFECT_STEPS, PLAN_SHAPE
 from crash_harness import (
     Scenario,
+    check_effects,
     check_exactly_once,
     check_loaded_checkpoints,
     crash_until_complete,
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.slow
 SEED = int(os.environ.get("CRASH_SEED", "1717"))
 KILLS = 25
 FAULT_POINTS = ("sqlite.before_commit", "sqlite.after_commit")
+EFFECT_KEYS = [f"{step}:receipt" for step in PLAN_EFFECT_STEPS]
 
 
 def test_twelve_step_plan_completes_exactly_once_through_repeated_sigkills(
@@ -39,6 +43,7 @@ def test_twelve_step_plan_completes_exactly_once_through_repeated_sigkills(
     assert sorted(order) == sorted(PLAN_SHAPE)
     for step, dependencies in PLAN_SHAPE.items():
         assert all(order.index(dep) < order.index(step) for dep in dependencies)
+    assert check_effects(reference, EFFECT_KEYS) == []
 
     rng = random.Random(SEED)
     kills = 0
@@ -63,6 +68,7 @@ def test_twelve_step_plan_completes_exactly_once_through_repeated_sigkills(
         assert report["status"] == "completed", context
         assert check_exactly_once(node_log, order) == [], f"{node_log}\n{context}"
         assert done_order(node_log) == order, context
+        assert check_effects(scenario, EFFECT_KEYS) == [], context
         assert report["output"] == expected["output"], context
         assert check_loaded_checkpoints(scenario.lives) == [], context
         assert report["corrupt"] == [], context
