@@ -326,3 +326,72 @@ def check_effects(scenario: Scenario, keys: list[str]) -> list[str]:
         f"ledger: {e['key']} is {e['status']}" for e in ledger if e["status"] != "completed"
     ]
     return problems
+
+
+@dataclass
+class Campaign:
+    """Kill fresh scenarios of one mode until enough kills landed, checking each run.
+
+    ``expected`` is the report of an uninterrupted run: every crashed run must end with
+    the same output, each node (or step) of ``order`` done exactly once but for the one in
+    flight at a kill, each effect of ``effect_keys`` applied once, and no corrupt
+    checkpoint loaded.
+    """
+
+    mode: str
+    root: Path
+    seed: int
+    order: list[str]
+    effect_keys: list[str]
+    expected: dict[str, Any]
+    storage: str = "sqlite"
+    scenarios: list[Scenario] = field(default_factory=list)
+
+    def run(
+        self,
+        *,
+        kills: int,
+        max_delay: float,
+        fault_points: tuple[str, ...],
+        max_countdown: int,
+    ) -> int:
+        """Crash scenarios until ``kills`` kills landed; return how many landed."""
+        rng = random.Random(self.seed)
+        landed = 0
+        while landed < kills:
+            name = f"crashed-{len(self.scenarios)}"
+            scenario = Scenario(self.mode, self.root / name, self.storage)
+            self.scenarios.append(scenario)
+            crash_until_complete(
+                scenario,
+                rng,
+                kills=kills - landed,
+                max_delay=max_delay,
+                fault_points=fault_points,
+                fault_share=0.35,
+                max_countdown=max_countdown,
+            )
+            landed += scenario.kills
+            self.check(scenario)
+        return landed
+
+    def check(self, scenario: Scenario) -> None:
+        context = f"seed {self.seed}, {self.storage} {scenario.folder.name}:\n{scenario.describe()}"
+        report = scenario.report()
+        node_log = scenario.text("nodes.log")
+        assert report["success"], f"{report['error']}\n{context}"
+        assert report["status"] == "completed", context
+        assert check_exactly_once(node_log, self.order) == [], f"{node_log}\n{context}"
+        assert done_order(node_log) == self.order, context
+        assert check_effects(scenario, self.effect_keys) == [], context
+        assert report["output"] == self.expected["output"], context
+        assert check_loaded_checkpoints(scenario.lives) == [], context
+        assert report["corrupt"] == [], context
+        assert report["final_kind"] == "final", context
+
+    def killed_inside_a_write(self) -> bool:
+        return any(
+            life.how.startswith("fault point") and life.killed
+            for scenario in self.scenarios
+            for life in scenario.lives
+        )

@@ -8,18 +8,10 @@ run and continues it by itself. Replay a failure with ``CRASH_SEED=<seed printed
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import pytest
-from crash_harness import (
-    Scenario,
-    check_effects,
-    check_exactly_once,
-    check_loaded_checkpoints,
-    crash_until_complete,
-    done_order,
-)
+from crash_harness import Campaign, Scenario, check_effects, done_order
 
 pytestmark = pytest.mark.slow
 
@@ -45,37 +37,9 @@ def test_twenty_node_agent_run_completes_exactly_once_through_repeated_sigkills(
     assert done_order(reference.text("nodes.log")) == ORDER
     assert check_effects(reference, EFFECT_KEYS) == []
 
-    rng = random.Random(SEED)
-    kills = 0
-    scenarios = []
-    while kills < kills_wanted:
-        scenario = Scenario("graph", tmp_path / f"crashed-{len(scenarios)}", storage)
-        scenarios.append(scenario)
-        crash_until_complete(
-            scenario,
-            rng,
-            kills=kills_wanted - kills,
-            max_delay=0.3,
-            fault_points=fault_points,
-            fault_share=0.35,
-            max_countdown=30,
-        )
-        kills += scenario.kills
-        context = f"seed {SEED}, {storage} scenario {len(scenarios) - 1}:\n{scenario.describe()}"
-        report = scenario.report()
-        node_log = scenario.text("nodes.log")
-        assert report["success"], f"{report['error']}\n{context}"
-        assert report["status"] == "completed", context
-        assert check_exactly_once(node_log, ORDER) == [], f"{node_log}\n{context}"
-        assert done_order(node_log) == ORDER, context
-        assert check_effects(scenario, EFFECT_KEYS) == [], context
-        assert report["output"] == expected["output"], context
-        assert check_loaded_checkpoints(scenario.lives) == [], context
-        assert report["corrupt"] == [], context
-        assert report["final_kind"] == "final", context
-    assert kills >= kills_wanted
-    assert any(
-        life.how.startswith("fault point") and life.killed
-        for scenario in scenarios
-        for life in scenario.lives
-    ), "no kill inside a write"
+    campaign = Campaign("graph", tmp_path, SEED, ORDER, EFFECT_KEYS, expected, storage)
+    landed = campaign.run(
+        kills=kills_wanted, max_delay=0.3, fault_points=fault_points, max_countdown=30
+    )
+    assert landed >= kills_wanted
+    assert campaign.killed_inside_a_write(), "no kill inside a write"

@@ -10,19 +10,11 @@ twice and the ledger ends with each completed. Replay a failure with
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import pytest
 from crash_child import PLAN_EFFECT_STEPS, PLAN_SHAPE
-from crash_harness import (
-    Scenario,
-    check_effects,
-    check_exactly_once,
-    check_loaded_checkpoints,
-    crash_until_complete,
-    done_order,
-)
+from crash_harness import Campaign, Scenario, check_effects, done_order
 
 pytestmark = pytest.mark.slow
 
@@ -45,32 +37,7 @@ def test_twelve_step_plan_completes_exactly_once_through_repeated_sigkills(
         assert all(order.index(dep) < order.index(step) for dep in dependencies)
     assert check_effects(reference, EFFECT_KEYS) == []
 
-    rng = random.Random(SEED)
-    kills = 0
-    scenarios = 0
-    while kills < KILLS:
-        scenario = Scenario("plan", tmp_path / f"crashed-{scenarios}")
-        scenarios += 1
-        crash_until_complete(
-            scenario,
-            rng,
-            kills=KILLS - kills,
-            max_delay=0.25,
-            fault_points=FAULT_POINTS,
-            fault_share=0.35,
-            max_countdown=20,
-        )
-        kills += scenario.kills
-        context = f"seed {SEED}, scenario {scenarios - 1}:\n{scenario.describe()}"
-        report = scenario.report()
-        node_log = scenario.text("nodes.log")
-        assert report["success"], f"{report['error']}\n{context}"
-        assert report["status"] == "completed", context
-        assert check_exactly_once(node_log, order) == [], f"{node_log}\n{context}"
-        assert done_order(node_log) == order, context
-        assert check_effects(scenario, EFFECT_KEYS) == [], context
-        assert report["output"] == expected["output"], context
-        assert check_loaded_checkpoints(scenario.lives) == [], context
-        assert report["corrupt"] == [], context
-        assert report["final_kind"] == "final", context
-    assert kills >= KILLS
+    campaign = Campaign("plan", tmp_path, SEED, order, EFFECT_KEYS, expected)
+    landed = campaign.run(kills=KILLS, max_delay=0.25, fault_points=FAULT_POINTS, max_countdown=20)
+    assert landed >= KILLS
+    assert campaign.killed_inside_a_write(), "no kill inside a write"
