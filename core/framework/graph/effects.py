@@ -21,6 +21,7 @@ a retry of the step gets the result its earlier attempt recorded.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import logging
@@ -43,6 +44,7 @@ __all__ = [
     "effect_key",
     "idempotency_key",
     "perform_effect",
+    "require_event_loop",
 ]
 
 logger = logging.getLogger("framework.effects")
@@ -65,6 +67,21 @@ def idempotency_key(run_id: str, node_id: str, key: str) -> str:
     """A stable key for one effect: the same run, node and (scoped) key give the same value."""
     digest = hashlib.sha256("\x00".join((run_id, node_id, key)).encode("utf-8")).hexdigest()
     return f"idem-{digest[:40]}"
+
+
+def require_event_loop(owner: str) -> None:
+    """Refuse an effect started outside the event loop's thread, naming the fix.
+
+    A synchronous node or step function runs in a worker thread, where the coroutine
+    ``ctx.effect`` returns could never be awaited: the effect would silently not happen.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise TypeError(
+            f"ctx.effect was called by the synchronous function of {owner!r}; effects must "
+            "be awaited, so declare that function `async def` and use `await ctx.effect(...)`"
+        ) from None
 
 
 async def call_effect(

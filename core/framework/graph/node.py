@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from framework.graph.callables import call_sync_or_async
-from framework.graph.effects import EffectLedger, perform_effect
+from framework.graph.effects import EffectLedger, perform_effect, require_event_loop
 from framework.graph.memory import SharedMemory
 
 if TYPE_CHECKING:
@@ -124,15 +124,20 @@ class NodeContext:
         """Ask for a checkpoint carrying ``metadata`` once this node has succeeded."""
         self.checkpoint_requests.append(dict(metadata or {}))
 
-    async def effect(self, key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    def effect(
+        self, key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Coroutine[Any, Any, Any]:
         """Perform side effect ``key`` with ``fn(*args, **kwargs)`` (sync or async) once.
 
         ``fn`` also gets ``idempotency_key=`` (stable for this run, node and key) when it
         takes that parameter or ``**kwargs``. With a ledger (a checkpointed run) an effect
         completed before returns its recorded result without calling ``fn``; see
         :mod:`framework.graph.effects` for in-doubt effects. Without one ``fn`` is called.
+        Await it from an async node function; called from a synchronous one (which runs in
+        a worker thread) it raises ``TypeError`` instead of silently doing nothing.
         """
-        return await perform_effect(
+        require_event_loop(self.node_id)
+        return perform_effect(
             self.effects, self.run_id, self.node_id, key, fn, args, kwargs, visit=self.visit
         )
 

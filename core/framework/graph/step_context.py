@@ -10,11 +10,11 @@ when the step runs again after a crash or is retried (see :mod:`framework.graph.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from framework.graph.effects import perform_effect
+from framework.graph.effects import perform_effect, require_event_loop
 
 if TYPE_CHECKING:
     from framework.graph.effects import EffectLedger
@@ -46,7 +46,9 @@ class StepContext:
         ledger."""
         return cls(f"step-{uuid.uuid4().hex}", step_id, attempt)
 
-    async def effect(self, key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    def effect(
+        self, key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Coroutine[Any, Any, Any]:
         """Perform side effect ``key`` with ``fn(*args, **kwargs)`` (sync or async) once.
 
         Exactly ``NodeContext.effect`` with the step in place of the node: the ledger key
@@ -56,4 +58,5 @@ class StepContext:
         is called again with the same key, or raises ``InDoubtEffectError`` under
         ``CheckpointConfig(in_doubt_effects="raise")``. Without a ledger ``fn`` is called.
         """
-        return await perform_effect(self.effects, self.run_id, self.step_id, key, fn, args, kwargs)
+        require_event_loop(self.step_id)
+        return perform_effect(self.effects, self.run_id, self.step_id, key, fn, args, kwargs)

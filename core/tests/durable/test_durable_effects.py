@@ -205,3 +205,24 @@ async def test_without_a_manager_effects_are_simply_called_with_an_idempotency_k
     assert first.output["n2"] == RECEIPT
     key = idempotency_key("r", "n2", "n2:charge")
     assert payments.calls == [(5, key), (5, key)]
+
+
+async def test_effect_from_a_synchronous_node_function_fails_the_node_naming_the_fix(
+    manager: CheckpointManager, storage: StorageBackend
+) -> None:
+    graph = chain(2)
+    payments = Payments()
+
+    def n2(ctx: NodeContext) -> Any:
+        return ctx.effect("charge", payments.charge, 5)
+
+    executor = executor_for(graph, NodeLog(), manager)
+    executor.register_function("n2", n2)
+
+    result = await executor.execute(graph, GOAL, SEED, run_id="r")
+
+    assert not result.success
+    assert "synchronous function of 'n2'" in result.error
+    assert "async def" in result.error
+    assert payments.calls == []
+    assert storage.list_effects("r") == []

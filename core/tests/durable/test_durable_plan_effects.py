@@ -246,3 +246,23 @@ async def test_step_run_by_a_worker_on_its_own_gets_a_context_without_a_ledger()
 
     assert result.success and result.outputs == {"result": "sent by send"}
     assert len(calls) == 1 and calls[0].startswith("idem-")
+
+
+async def test_effect_from_a_synchronous_step_function_fails_the_step_naming_the_fix(
+    manager: CheckpointManager, storage: StorageBackend
+) -> None:
+    payments = Payments()
+
+    def charge(ctx: StepContext) -> Any:
+        return ctx.effect("charge", payments.charge, 5)
+
+    plan = Plan(id="sync", goal_id="goal", steps=[function_step("charge", max_retries=0)])
+    executor = FlexibleGraphExecutor(None, functions={"charge": charge}, checkpoint_manager=manager)
+
+    result = await executor.execute_plan(plan, GOAL, run_id="p")
+
+    assert "charge" not in result.results
+    assert "synchronous function of 'charge'" in result.errors["charge"]
+    assert "async def" in result.errors["charge"]
+    assert payments.calls == []
+    assert storage.list_effects("p") == []
