@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from framework.graph.callables import call_sync_or_async
+from framework.schemas.run import RunStatus
 
 __all__ = ["DecisionLog", "RunRecorder"]
 
@@ -52,7 +53,13 @@ class RunRecorder(Protocol):
     ) -> None: ...
 
     def end_run(
-        self, run_id: str, *, success: bool, narrative: str = "", output_data: Any = None
+        self,
+        run_id: str,
+        *,
+        success: bool,
+        narrative: str = "",
+        output_data: Any = None,
+        status: RunStatus | None = None,
     ) -> None: ...
 
 

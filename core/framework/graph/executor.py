@@ -214,7 +214,11 @@ class GraphExecutor:
         else:
             narrative = result.error or f"completed after {result.steps_executed} steps"
         await self._log.end_run(
-            state.run_id, success=result.success, narrative=narrative, output_data=result.output
+            state.run_id,
+            success=result.success,
+            narrative=narrative,
+            output_data=result.output,
+            status=result.run_status,
         )
         return result
 

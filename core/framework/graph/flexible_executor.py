@@ -361,6 +361,7 @@ class FlexibleGraphExecutor:
             narrative=f"plan '{run.plan.id}' {result.status}"
             + (f": {result.feedback}" if result.feedback else ""),
             output_data=result.results,
+            status=result.run_status,
         )
         return result
 

@@ -113,14 +113,26 @@ class Runtime:
         return run_id
 
     def end_run(
-        self, run_id: str, *, success: bool, narrative: str = "", output_data: Any = None
+        self,
+        run_id: str,
+        *,
+        success: bool,
+        narrative: str = "",
+        output_data: Any = None,
+        status: RunStatus | None = None,
     ) -> None:
-        """Close a run as completed or failed, with a narrative and its output."""
+        """Close this call of a run, with a narrative and its output.
+
+        ``status`` is where the run stands (a paused or cancelled run too); without it the
+        run is completed on success, else failed. A paused run may be started again.
+        """
+        if status is None:
+            status = RunStatus.COMPLETED if success else RunStatus.FAILED
         with self._lock:
             active = self._open_run(run_id)
             active.header = active.header.model_copy(
                 update={
-                    "status": RunStatus.COMPLETED if success else RunStatus.FAILED,
+                    "status": status,
                     "success": success,
                     "ended_at": utc_now(),
                     "narrative": narrative,
