@@ -13,6 +13,7 @@ from framework.graph.executor import ExecutionResult, GraphExecutor, RetryPolicy
 from framework.graph.goal import Goal
 from framework.graph.node import NodeContext, NodeResult, NodeSpec, NodeType
 from framework.llm import MockLLMProvider
+from framework.schemas.run import RunStatus
 
 GOAL = Goal(id="goal", name="Test goal", description="Exercise the executor.")
 NO_WAIT = RetryPolicy(base_delay=0)
@@ -568,7 +569,12 @@ async def test_runtime_gets_a_decision_and_outcome_per_node_and_the_run_end(reco
     assert [o[1][1] for o in outcomes] == ["decision-1", "decision-2"]
     assert [o[2]["result"] for o in outcomes] == [{"x": 1}, {"y": 2}]
     assert recorder.of("end_run") == [
-        {"success": True, "narrative": "completed after 2 steps", "output_data": result.output}
+        {
+            "success": True,
+            "narrative": "completed after 2 steps",
+            "output_data": result.output,
+            "status": RunStatus.COMPLETED,
+        }
     ]
 
 
