@@ -247,10 +247,8 @@ def test_recover_continues_crashed_runs_and_run_does_it_first(cli: Cli, tmp_path
     assert [cli.record(r).status for r in ("crash-3", "fresh")] == ["completed", "completed"]
 
 
-def test_first_interrupt_pauses_after_the_current_node_and_resume_finishes(
-    cli: Cli, tmp_path: Path
-) -> None:
-    agent = write_agent(tmp_path / "agent")
+def _start_slow_run(cli: Cli, agent: Path, node_delay: str) -> subprocess.Popen[str]:
+    """Start run ``sig`` of ``agent`` with slow nodes; return once node ``b`` has started."""
     child = cli.start(
         "run",
         str(agent),
@@ -260,9 +258,17 @@ def test_first_interrupt_pauses_after_the_current_node_and_resume_finishes(
         "sig",
         "--storage",
         cli.url,
-        CLI_TEST_DELAY="0.5",
+        CLI_TEST_DELAY=node_delay,
     )
     wait_until(lambda: "start b" in cli.lines())
+    return child
+
+
+def test_first_interrupt_pauses_after_the_current_node_and_resume_finishes(
+    cli: Cli, tmp_path: Path
+) -> None:
+    agent = write_agent(tmp_path / "agent")
+    child = _start_slow_run(cli, agent, node_delay="0.5")
     child.send_signal(signal.SIGINT)
     stdout, stderr = child.communicate(timeout=30)
     assert child.returncode == 0, stderr
@@ -282,18 +288,7 @@ def test_second_interrupt_stops_at_once_and_the_node_in_flight_reruns_on_resume(
     cli: Cli, tmp_path: Path, signum: signal.Signals, code: int
 ) -> None:
     agent = write_agent(tmp_path / "agent")
-    child = cli.start(
-        "run",
-        str(agent),
-        "--input",
-        START,
-        "--run-id",
-        "sig",
-        "--storage",
-        cli.url,
-        CLI_TEST_DELAY="2",
-    )
-    wait_until(lambda: "start b" in cli.lines())
+    child = _start_slow_run(cli, agent, node_delay="2")
     child.send_signal(signum)
     time.sleep(0.3)
     child.send_signal(signum)

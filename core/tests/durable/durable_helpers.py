@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,28 @@ def open_backend(kind: str, folder: Path) -> StorageBackend:
 def kinds(storage: StorageBackend, run_id: str) -> list[str]:
     """The kinds of the run's stored checkpoints, oldest first."""
     return [str(meta.kind) for meta in storage.list_checkpoints(run_id)]
+
+
+RECEIPT = {"id": "ch_1", "at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), "parts": (1, 2)}
+
+
+class Payments:
+    """A payment service that records each call and the idempotency key it came with.
+
+    ``crash_inside`` kills the "process" during the next charge, after the service was
+    called, so the effect is left in doubt.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, str | None]] = []
+        self.crash_inside = False
+
+    def charge(self, amount: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        self.calls.append((amount, idempotency_key))
+        if self.crash_inside:
+            self.crash_inside = False
+            raise Crash("died while charging")
+        return dict(RECEIPT)
+
+    async def acharge(self, amount: int, idempotency_key: str) -> dict[str, Any]:
+        return self.charge(amount, idempotency_key=idempotency_key)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from durable_helpers import GOAL, Crash, NodeLog, chain, executor_for
+from durable_helpers import GOAL, RECEIPT, Crash, NodeLog, Payments, chain, executor_for
 
 from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.edge import EdgeCondition, EdgeSpec, GraphSpec
@@ -17,25 +16,6 @@ from framework.schemas.run import RunStatus
 from framework.storage.backend import StorageBackend
 
 SEED = {"seed": "s"}
-RECEIPT = {"id": "ch_1", "at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), "parts": (1, 2)}
-
-
-class Payments:
-    """A payment service that records each call and the idempotency key it came with."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, str | None]] = []
-        self.crash_inside = False
-
-    def charge(self, amount: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
-        self.calls.append((amount, idempotency_key))
-        if self.crash_inside:
-            self.crash_inside = False
-            raise Crash("died while charging")
-        return dict(RECEIPT)
-
-    async def acharge(self, amount: int, idempotency_key: str) -> dict[str, Any]:
-        return self.charge(amount, idempotency_key=idempotency_key)
 
 
 def charging_node(payments: Payments, *, use_async: bool, crash_after: list[bool]) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from durable_helpers import Crash
+from durable_helpers import RECEIPT, Crash, Payments
 
 from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.effects import idempotency_key
@@ -20,7 +19,6 @@ from framework.schemas.run import RunStatus
 from framework.storage.backend import StorageBackend
 
 GOAL = Goal(id="goal", name="Plan goal", description="Charge once.")
-RECEIPT = {"id": "ch_1", "at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), "parts": (1, 2)}
 
 
 def function_step(step_id: str, *deps: str, max_retries: int = 3) -> PlanStep:
@@ -41,29 +39,15 @@ def three_steps(max_retries: int = 3) -> Plan:
     )
 
 
-class Payments:
-    """A payment service that records each call and the idempotency key it came with.
-
-    ``crash_inside`` kills the "process" during the next charge (after the service was
-    called); ``crash_after`` right after the step's charge returned; ``fail_after`` makes
-    the step fail (an ordinary exception) right after the charge, once.
-    """
+class PlanPayments(Payments):
+    """Payments for plan step ``b``: ``crash_after`` kills the "process" right after the
+    step's charge returned; ``fail_after`` makes the step fail (an ordinary exception)
+    right after the charge, once."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[int, str | None]] = []
-        self.crash_inside = False
+        super().__init__()
         self.crash_after = False
         self.fail_after = False
-
-    def charge(self, amount: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
-        self.calls.append((amount, idempotency_key))
-        if self.crash_inside:
-            self.crash_inside = False
-            raise Crash("died while charging")
-        return dict(RECEIPT)
-
-    async def acharge(self, amount: int, idempotency_key: str) -> dict[str, Any]:
-        return self.charge(amount, idempotency_key=idempotency_key)
 
     def functions(self, *, use_async: bool = False) -> dict[str, Any]:
         async def b(ctx: StepContext) -> dict[str, Any]:
@@ -88,7 +72,7 @@ class Payments:
 async def test_completed_step_effect_is_not_repeated_after_a_crash_and_returns_its_result(
     manager: CheckpointManager, storage: StorageBackend, use_async: bool
 ) -> None:
-    payments = Payments()
+    payments = PlanPayments()
     payments.crash_after = True
     with pytest.raises(Crash):
         await payments.executor(manager, use_async=use_async).execute_plan(
@@ -112,7 +96,7 @@ async def test_completed_step_effect_is_not_repeated_after_a_crash_and_returns_i
 async def test_in_doubt_step_effect_is_called_again_with_the_same_idempotency_key(
     manager: CheckpointManager, storage: StorageBackend
 ) -> None:
-    payments = Payments()
+    payments = PlanPayments()
     payments.crash_inside = True
     with pytest.raises(Crash):
         await payments.executor(manager).execute_plan(three_steps(), GOAL, run_id="p")
@@ -132,7 +116,7 @@ async def test_in_doubt_step_effect_fails_the_plan_without_retries_when_configur
     storage: StorageBackend,
 ) -> None:
     manager = CheckpointManager(storage, {"in_doubt_effects": "raise"})
-    payments = Payments()
+    payments = PlanPayments()
     payments.crash_inside = True
     with pytest.raises(Crash):
         await payments.executor(manager).execute_plan(three_steps(), GOAL, run_id="p")
@@ -154,7 +138,7 @@ async def test_in_doubt_step_effect_fails_the_plan_without_retries_when_configur
 async def test_retry_of_a_step_gets_the_effect_its_failed_attempt_completed(
     manager: CheckpointManager, storage: StorageBackend
 ) -> None:
-    payments = Payments()
+    payments = PlanPayments()
     payments.fail_after = True
 
     result = await payments.executor(manager).execute_plan(three_steps(), GOAL, run_id="p")
@@ -200,7 +184,7 @@ async def test_steps_using_the_same_effect_key_have_separate_ledger_entries(
 
 
 async def test_without_a_manager_step_effects_are_simply_called_with_an_idempotency_key() -> None:
-    payments = Payments()
+    payments = PlanPayments()
     payments.fail_after = True
     executor = payments.executor(None)
 
@@ -251,7 +235,7 @@ async def test_step_run_by_a_worker_on_its_own_gets_a_context_without_a_ledger()
 async def test_effect_from_a_synchronous_step_function_fails_the_step_naming_the_fix(
     manager: CheckpointManager, storage: StorageBackend
 ) -> None:
-    payments = Payments()
+    payments = PlanPayments()
 
     def charge(ctx: StepContext) -> Any:
         return ctx.effect("charge", payments.charge, 5)

@@ -46,6 +46,20 @@ def _recording(order: list[str], *names: str) -> dict[str, Callable[..., Any]]:
     return {name: make(name) for name in names}
 
 
+class Overlap:
+    """A step function that measures how many of its calls ever ran at the same time."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0
+
+    async def work(self) -> None:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await anyio.sleep(0.01)
+        self.running -= 1
+
+
 def _executor(functions: dict[str, Callable[..., Any]], **kwargs: Any) -> FlexibleGraphExecutor:
     return FlexibleGraphExecutor(None, functions=functions, **kwargs)
 
@@ -134,42 +148,28 @@ async def test_steps_overlap_when_two_may_run_in_parallel(
 async def test_steps_never_overlap_with_one_parallel_slot(
     fn_step: StepFactory, make_plan: PlanFactory, goal: Goal
 ) -> None:
-    running, most = 0, 0
-
-    async def work() -> None:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        await anyio.sleep(0.01)
-        running -= 1
+    overlap = Overlap()
 
     plan = make_plan(*(fn_step(f"s{i}", "work") for i in range(4)))
 
-    result = await _executor({"work": work}).execute_plan(plan, goal)
+    result = await _executor({"work": overlap.work}).execute_plan(plan, goal)
 
     assert result.status is ExecutionStatus.COMPLETED
-    assert most == 1
+    assert overlap.most == 1
 
 
 async def test_parallel_slots_are_never_exceeded(
     fn_step: StepFactory, make_plan: PlanFactory, goal: Goal
 ) -> None:
-    running, most = 0, 0
-
-    async def work() -> None:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        await anyio.sleep(0.01)
-        running -= 1
+    overlap = Overlap()
 
     plan = make_plan(*(fn_step(f"s{i}", "work") for i in range(6)))
-    executor = _executor({"work": work}, config=ExecutorConfig(max_parallel_steps=3))
+    executor = _executor({"work": overlap.work}, config=ExecutorConfig(max_parallel_steps=3))
 
     result = await executor.execute_plan(plan, goal)
 
     assert result.steps_executed == 6
-    assert most == 3
+    assert overlap.most == 3
 
 
 async def test_caller_plan_is_not_changed(
