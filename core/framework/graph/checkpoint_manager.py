@@ -292,13 +292,14 @@ class CheckpointManager(RunControl, Closing):
             validate_node_id(node_id)
             seq = self._seqs.claim(run_id)
             if seq is None:
-                seq = self._seqs.claim(run_id, self.storage.latest_seq(run_id))
+                seq = self._seqs.claim_after(run_id, self.storage.latest_seq(run_id))
             cp = build(seq)
             self.storage.save_checkpoint(
                 cp, fencing_token=fencing_token, max_bytes=self.config.max_checkpoint_bytes
             )
         except Exception as exc:
-            return self._failed(run_id, node_id, exc)
+            self._failed(run_id, node_id, exc)
+            return None
         keep = self._keep()
         if keep is not None:
             try:
@@ -317,13 +318,14 @@ class CheckpointManager(RunControl, Closing):
             validate_node_id(node_id)
             seq = self._seqs.claim(run_id)
             if seq is None:
-                seq = self._seqs.claim(run_id, await self.storage.alatest_seq(run_id))
+                seq = self._seqs.claim_after(run_id, await self.storage.alatest_seq(run_id))
             cp = build(seq)
             await self.storage.asave_checkpoint(
                 cp, fencing_token=fencing_token, max_bytes=self.config.max_checkpoint_bytes
             )
         except Exception as exc:
-            return self._failed(run_id, node_id, exc)
+            self._failed(run_id, node_id, exc)
+            return None
         keep = self._keep()
         if keep is not None:
             try:

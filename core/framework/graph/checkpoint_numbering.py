@@ -24,16 +24,18 @@ class SeqCounter:
         self._next: dict[str, int] = {}
         self._tokens: dict[str, int] = {}
 
-    def claim(self, run_id: str, latest: int | None = None) -> int | None:
-        """The run's next seq; ``None`` if it is not known and ``latest`` is not given.
-
-        ``latest`` is the highest seq stored for the run (``-1`` for none).
-        """
+    def claim(self, run_id: str) -> int | None:
+        """The run's next seq, or ``None`` if it is not known (see :meth:`claim_after`)."""
         with self._lock:
-            cached = self._next.get(run_id)
-            if cached is None and latest is None:
-                return None
-            seq = max(cached or 0, -1 if latest is None else latest + 1)
+            seq = self._next.get(run_id)
+            if seq is not None:
+                self._next[run_id] = seq + 1
+            return seq
+
+    def claim_after(self, run_id: str, latest: int) -> int:
+        """The run's next seq, given ``latest``, the highest seq stored for it (``-1``: none)."""
+        with self._lock:
+            seq = max(self._next.get(run_id, 0), latest + 1)
             self._next[run_id] = seq + 1
             return seq
 

@@ -50,7 +50,7 @@ class RunRecorder(Protocol):
 
     def report_problem(
         self, run_id: str, *, severity: str, description: str, node_id: str | None = None
-    ) -> None: ...
+    ) -> str: ...
 
     def end_run(
         self,

@@ -268,8 +268,8 @@ class GraphExecutor:
                 await self._log.report_problem(state.run_id, node_id, detail, severity="warning")
                 return ExecutionResult.paused(state, node_id, BUDGET_EXHAUSTED)
             if state.steps_executed >= graph.max_steps:
-                error = f"max_steps ({graph.max_steps}) exceeded at node '{node_id}'"
-                return ExecutionResult.failed(state, error)
+                limit = f"max_steps ({graph.max_steps}) exceeded at node '{node_id}'"
+                return ExecutionResult.failed(state, limit)
             spec = nodes[node_id]
             inputs = resolve_inputs(spec, state.pending_input, state.memory)
             answer = None
@@ -279,8 +279,8 @@ class GraphExecutor:
                         self.approval_callback, spec, inputs, input_data, resumed_at
                     )
                 except Exception as exc:
-                    error = f"approval_callback failed at node '{node_id}': {_describe(exc)}"
-                    return ExecutionResult.failed(state, error)
+                    problem = f"approval_callback failed at node '{node_id}': {_describe(exc)}"
+                    return ExecutionResult.failed(state, problem)
                 if answer is None:
                     reason = f"node '{node_id}' waits for human input"
                     return ExecutionResult.paused(state, node_id, reason)

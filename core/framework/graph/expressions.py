@@ -162,7 +162,8 @@ class _Evaluator:
     def visit_Dict(self, node: ast.Dict) -> dict[Any, Any]:
         if any(key is None for key in node.keys):
             raise self.fail("dict unpacking is not allowed")
-        return {self.visit(k): self.visit(v) for k, v in zip(node.keys, node.values, strict=True)}
+        keys = [key for key in node.keys if key is not None]
+        return {self.visit(k): self.visit(v) for k, v in zip(keys, node.values, strict=True)}
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Any:
         result: Any = None

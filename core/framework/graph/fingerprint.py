@@ -48,7 +48,7 @@ def graph_fingerprint(graph: GraphSpec) -> str:
             }
             for node in graph.nodes
         ),
-        key=lambda node: node["id"],
+        key=lambda node: str(node["id"]),
     )
     # A stable sort by source keeps the order of edges leaving one node, which routing uses.
     edges = sorted(
@@ -63,7 +63,7 @@ def graph_fingerprint(graph: GraphSpec) -> str:
             }
             for edge in graph.edges
         ),
-        key=lambda edge: edge["source"],
+        key=lambda edge: str(edge["source"]),
     )
     return _digest(
         {

@@ -13,7 +13,7 @@ import inspect
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -55,6 +55,8 @@ _CODE_REFUSED = "code execution is not supported: no sandbox in this project"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SubGraph = GraphSpec | tuple[GraphSpec, Goal]
+# How one action type is carried out: the step's outputs and the tokens it used.
+_Handler = Callable[[PlanStep, Mapping[str, Any]], Awaitable[tuple[dict[str, Any], int]]]
 
 
 def is_transient_error(error_type: str | None) -> bool:
@@ -143,7 +145,7 @@ class WorkerNode:
         (:meth:`StepContext.outside_run`).
         """
         started = time.perf_counter()
-        handlers = {
+        handlers: dict[ActionType, _Handler] = {
             ActionType.FUNCTION: functools.partial(self._run_function, step_context=step_context),
             ActionType.LLM_CALL: self._run_llm,
             ActionType.TOOL_USE: self._run_tool,

@@ -128,7 +128,7 @@ def load_functions(path: Path) -> dict[str, Callable[..., Any]]:
                 str(path), f"FUNCTIONS entry {name!r} must map a name to a callable"
             )
         functions[name] = value
-    return functions
+    return dict(functions)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

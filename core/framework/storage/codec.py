@@ -95,13 +95,14 @@ def encode(value: Any, path: str = "value") -> JSONish:
     ``memory['docs'][3].author``. The tree never shares containers with ``value``.
     """
     try:
-        return _encode(value, set())
+        tree: JSONish = _encode(value, set())
     except _Unencodable as exc:
         raise CheckpointEncodeError(
             path + "".join(reversed(exc.segments)), exc.type_name, exc.reason
         ) from None
     except RecursionError:
         raise CheckpointEncodeError(path, type_name(value), "nested too deeply") from None
+    return tree
 
 
 def _encode(v: Any, active: set[int]) -> Any:
@@ -289,7 +290,7 @@ def _brief(value: Any) -> str:
 # --- bytes ------------------------------------------------------------------------------------
 
 
-def canonical_bytes(jsonish: JSONish, path: str = "value") -> bytes:
+def canonical_bytes(jsonish: object, path: str = "value") -> bytes:
     """The canonical UTF-8 JSON of an encoded tree: sorted keys, no spaces, no NaN.
 
     Equal trees give equal bytes whatever their dict order, so checksums and deltas are

@@ -37,7 +37,7 @@ class ControlOps(RecordPrimitives):
             self._require_run(run_id)
             pending = self._load_control(run_id)
             cancel_pending = pending is not None and pending.action is ControlAction.CANCEL
-            if cancel_pending and wanted is ControlAction.PAUSE:
+            if pending is not None and cancel_pending and wanted is ControlAction.PAUSE:
                 return pending  # a pause must not turn a pending cancel into a pause
             signal = ControlSignal(run_id=run_id, action=wanted, reason=reason)
             self._write_control(signal, codec.canonical_bytes(signal.model_dump(mode="json")))

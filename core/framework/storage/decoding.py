@@ -153,7 +153,7 @@ def _decode_pairs(x: dict[str, Any]) -> dict[Any, Any]:
     return out
 
 
-def _lookup(x: dict[str, Any], kind: str) -> type:
+def _lookup(x: dict[str, Any], kind: str) -> Any:
     name = _text(x["type"])
     cls = registered_class(name)
     if cls is None:
@@ -161,10 +161,12 @@ def _lookup(x: dict[str, Any], kind: str) -> type:
             f"type {name!r} is not registered; call framework.storage.codec.register_type "
             "on it before loading"
         )
-    fits = {
+    fits: Callable[[type], bool] = {
         "enum": lambda c: issubclass(c, Enum),
         "model": lambda c: issubclass(c, BaseModel),
-        "dataclass": lambda c: dataclasses.is_dataclass(c) and not issubclass(c, BaseModel),
+        "dataclass": lambda c: (
+            isinstance(c, type) and dataclasses.is_dataclass(c) and not issubclass(c, BaseModel)
+        ),
     }[kind]
     if not fits(cls):
         raise _Undecodable(f"{name!r} names {qualified_name(cls)}, which is not of kind {kind}")
@@ -172,7 +174,7 @@ def _lookup(x: dict[str, Any], kind: str) -> type:
 
 
 def _decode_enum(x: dict[str, Any]) -> Enum:
-    cls = _lookup(x, "enum")
+    cls: type[Enum] = _lookup(x, "enum")
     try:
         value = _decode(x["v"])
     except _Undecodable as exc:
@@ -182,7 +184,7 @@ def _decode_enum(x: dict[str, Any]) -> Enum:
 
 
 def _decode_model(x: dict[str, Any]) -> BaseModel:
-    cls = _lookup(x, "model")
+    cls: type[BaseModel] = _lookup(x, "model")
     fields = _decode_fields(x["fields"], ".{}")
     extra = _decode_fields(x.get("extra", {}), ".{}")
     known = cls.model_fields
@@ -216,7 +218,9 @@ def _decode_dataclass(x: dict[str, Any]) -> Any:
         elif spec.default is not dataclasses.MISSING:
             value = spec.default
         else:
-            value = spec.default_factory()
+            factory = spec.default_factory
+            assert callable(factory)  # a field with neither default is required, so stored
+            value = factory()
         object.__setattr__(obj, name, value)
     return obj
 

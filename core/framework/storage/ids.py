@@ -58,7 +58,7 @@ def validate_key(value: Any, kind: str, max_length: int = CHECKPOINT_ID_MAX_LENG
 
 def _checked(value: Any, kind: str, reason: str | None) -> str:
     if reason is None:
-        return value
+        return str(value)
     shown = repr(value) if not isinstance(value, str) or len(value) <= 60 else repr(value[:60])
     raise InvalidIdError(f"invalid {kind} {shown}: {reason}; {_HINT}")
 

@@ -40,6 +40,7 @@ class LeaseOps(RecordPrimitives):
             now = utc_now()
             holder, expires = record.lease_owner, record.lease_expires_at
             if holder is not None and holder != owner_id and lease_is_live(holder, expires, now):
+                assert expires is not None  # a live lease has an expiry
                 raise LeaseHeldError(
                     f"run {run_id!r} is held by {holder} until {expires.isoformat()}; wait for "
                     "that process to finish, or for its lease to expire if it died on another "
