@@ -19,8 +19,8 @@ from typing import Any
 
 import anyio
 
+from framework.graph import EdgeSpec, GraphSpec
 from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.edge import EdgeSpec, GraphSpec
 from framework.graph.executor import GraphExecutor
 from framework.graph.goal import Goal
 from framework.graph.node import NodeSpec, NodeType

@@ -1,10 +1,47 @@
-"""Typed errors of the framework.
+"""Typed errors of the framework, one tree under :class:`AgentGraphError`.
 
 Every error says what failed and what to do about it. The CLI prints ``str(error)`` on one
 line and exits non-zero, so messages are complete sentences without tracebacks in them.
+Errors are typed by what the caller does with them: a wrong argument (also a
+``ValueError``) is fixed in the call, a missing run (also a ``LookupError``) by checking the
+id, a failing store by fixing the store; lease and fencing errors carry their facts as
+attributes. This module imports nothing of the framework, so every layer may use it::
+
+    AgentGraphError
+    ├── InvalidArgumentError (ValueError)    a call was given a value it cannot take
+    │   ├── InvalidIdError                   an id unsafe in a path or a query
+    │   └── GraphValidationError             a graph, plan or session state is invalid
+    ├── ExpressionError                      a condition expression is refused or fails
+    ├── MemoryAccessError                    a node used a key outside its declared keys
+    ├── NodeExecutionError                   raised by a node implementation
+    ├── PlanExecutionError                   a plan cannot run as given
+    ├── UnsupportedActionError               a plan step asks for a refused action
+    ├── ToolExecutionError                   a tool call could not be carried out
+    ├── LLMError                             a provider failed or is missing
+    │   └── LLMScriptExhaustedError
+    ├── DecisionLogError                     the decision log refused a record
+    ├── AgentLoadError                       an agent folder cannot be loaded
+    ├── RunNotFoundError (LookupError)       no stored run (or checkpoint) by that id
+    ├── RunExistsError                       creating a run whose id is taken
+    ├── RunConflictError                     a run id reused with other input
+    ├── GraphChangedError                    a run resumed with another graph or plan
+    ├── RunCancelledError                    a cancelled run asked to run again
+    ├── StorageError                         the store could not complete an operation
+    │   ├── LeaseHeldError                   another live owner holds the run
+    │   └── FencedOutError                   this writer's lease was taken over: stop
+    ├── CheckpointError
+    │   ├── CheckpointEncodeError            a value cannot be stored (names its key path)
+    │   ├── CheckpointDecodeError            stored bytes cannot be revived
+    │   │   └── CorruptCheckpointError       checksum or chain broken
+    │   ├── CheckpointTooLargeError          above max_checkpoint_bytes
+    │   └── CheckpointSaveError              a save failed; the run must not go on as if saved
+    └── EffectError
+        └── InDoubtEffectError               an effect started but never recorded an outcome
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 __all__ = [
     "AgentGraphError",
@@ -16,11 +53,13 @@ __all__ = [
     "CheckpointTooLargeError",
     "CorruptCheckpointError",
     "DecisionLogError",
+    "EffectError",
     "ExpressionError",
     "FencedOutError",
     "GraphChangedError",
     "GraphValidationError",
     "InDoubtEffectError",
+    "InvalidArgumentError",
     "InvalidIdError",
     "LLMError",
     "LLMScriptExhaustedError",
@@ -30,6 +69,7 @@ __all__ = [
     "PlanExecutionError",
     "RunCancelledError",
     "RunConflictError",
+    "RunExistsError",
     "RunNotFoundError",
     "StorageError",
     "ToolExecutionError",
@@ -41,6 +81,14 @@ class AgentGraphError(Exception):
     """Base class of every error raised on purpose by the framework."""
 
 
+class InvalidArgumentError(AgentGraphError, ValueError):
+    """A call was given a value it cannot take (a bad limit, an unknown field or status)."""
+
+
+class InvalidIdError(InvalidArgumentError):
+    """A run, checkpoint, node or item id is unsafe to use in a path or a query."""
+
+
 # --- graph model and execution ------------------------------------------------------------
 
 
@@ -48,7 +96,7 @@ class ExpressionError(AgentGraphError):
     """A condition expression is malformed, uses a forbidden construct, or failed to evaluate."""
 
 
-class GraphValidationError(AgentGraphError):
+class GraphValidationError(InvalidArgumentError):
     """A graph (or plan) is invalid; ``problems`` lists every problem found, not just the first."""
 
     def __init__(self, problems: list[str], *, subject: str = "graph") -> None:
@@ -107,15 +155,89 @@ class AgentLoadError(AgentGraphError):
         super().__init__(f"{where}: {reason}")
 
 
-# --- storage and checkpoints ----------------------------------------------------------------
+# --- runs ---------------------------------------------------------------------------------
+
+
+class RunNotFoundError(AgentGraphError, LookupError):
+    """No stored run has the given id (or it has nothing to continue from); names the id."""
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        self.run_id = run_id
+        super().__init__(message)
+
+
+class RunExistsError(AgentGraphError):
+    """A run is created with an id that another run already has."""
+
+
+class RunConflictError(AgentGraphError):
+    """A run id is reused with input different from the input the run started with."""
+
+
+class GraphChangedError(AgentGraphError):
+    """A run is resumed with a graph (or plan) other than the one it started with."""
+
+
+class RunCancelledError(AgentGraphError):
+    """The run was cancelled, which is final; start a new run (or fork this one) instead."""
+
+
+# --- storage and leases -------------------------------------------------------------------
 
 
 class StorageError(AgentGraphError):
     """A storage backend could not complete an operation."""
 
 
-class InvalidIdError(StorageError, ValueError):
-    """A run, checkpoint, node or item id is unsafe to use in a path or a query."""
+class LeaseHeldError(StorageError):
+    """Another live owner holds the run's lease until ``expires_at``; wait, or let it expire."""
+
+    def __init__(self, run_id: str, owner_id: str, expires_at: datetime) -> None:
+        self.run_id = run_id
+        self.owner_id = owner_id
+        self.expires_at = expires_at
+        super().__init__(
+            f"run {run_id!r} is held by {owner_id} until {expires_at.isoformat()}; wait for "
+            "that process to finish, or for its lease to expire if it died on another machine"
+        )
+
+
+class FencedOutError(StorageError):
+    """A write carried a stale fencing token: another owner took the run over; stop writing.
+
+    ``token`` is the writer's, ``current_token`` the run's now (``None``: the run was
+    deleted), ``holder`` the run's current lease owner (``None``: nobody holds it).
+    """
+
+    def __init__(
+        self,
+        action: str,
+        run_id: str,
+        token: int,
+        *,
+        current_token: int | None,
+        holder: str | None = None,
+    ) -> None:
+        self.action = action
+        self.run_id = run_id
+        self.token = token
+        self.current_token = current_token
+        self.holder = holder
+        if current_token is None:
+            situation = f"run {run_id!r} no longer exists (deleted); this writer must stop"
+        elif current_token != token:
+            situation = (
+                f"run {run_id!r} was taken over ({holder or 'no owner'}, fencing token "
+                f"{current_token}, not {token}); this writer must stop"
+            )
+        else:
+            situation = (
+                f"the lease of run {run_id!r} was released; claim the run again to keep writing"
+            )
+        super().__init__(f"{action} was refused: {situation}")
+
+
+# --- checkpoints --------------------------------------------------------------------------
 
 
 class CheckpointError(AgentGraphError):
@@ -151,29 +273,12 @@ class CheckpointSaveError(CheckpointError):
     """A checkpoint could not be saved; the run must not continue as if it had been."""
 
 
-class LeaseHeldError(StorageError):
-    """Another live owner holds the run's lease; names the owner and when the lease expires."""
+# --- effects ------------------------------------------------------------------------------
 
 
-class FencedOutError(StorageError):
-    """A write carried a stale fencing token: another owner took the run over; stop writing."""
+class EffectError(AgentGraphError):
+    """Base class of effects-ledger failures."""
 
 
-class RunNotFoundError(AgentGraphError):
-    """No stored run has the given id (or it has nothing to continue from); names the id."""
-
-
-class RunConflictError(AgentGraphError):
-    """A run id is reused with input different from the input the run started with."""
-
-
-class GraphChangedError(AgentGraphError):
-    """A run is resumed with a graph (or plan) other than the one it started with."""
-
-
-class RunCancelledError(AgentGraphError):
-    """The run was cancelled, which is final; start a new run (or fork this one) instead."""
-
-
-class InDoubtEffectError(CheckpointError):
+class InDoubtEffectError(EffectError):
     """An effect started but never recorded an outcome, and in_doubt_effects='raise'."""

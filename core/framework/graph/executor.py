@@ -4,30 +4,37 @@ One step of a run: resolve the node's inputs, run it (retrying failed attempts w
 backoff), write its output to shared memory, decide the next node, then continue. The run
 between two nodes is fully described by a :class:`RunState`. Subclasses may plug in at two
 hooks: :meth:`GraphExecutor.before_node` (between nodes) and :meth:`GraphExecutor.after_node`
-(after a node finished and the next node was decided). Given a checkpoint manager, the
-executor makes the run durable (:mod:`framework.graph.durable_graph`): it checkpoints at
-those same two points, under a lease, and honours pause and cancel requests between nodes.
+(after a node finished and the next node was decided). Every run goes through
+:func:`~framework.durable.run_durably`: the walk reports to a run observer between nodes,
+which, given a checkpoint manager, checkpoints at those same two points under a lease and
+honours pause and cancel requests; without one it writes nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
+from framework.durable import (
+    BUDGET_EXHAUSTED,
+    CheckpointManager,
+    EffectLedger,
+    RunObserver,
+    RunSpec,
+    run_durably,
+)
 from framework.errors import GraphValidationError
-from framework.graph.decision_log import DecisionLog, RunRecorder
-from framework.graph.durable import DurableRun
-from framework.graph.durable_graph import execute_durably, record_stop
-from framework.graph.durable_open import BUDGET_EXHAUSTED, Budget
-from framework.graph.edge import EdgeCondition, GraphSpec
-from framework.graph.effects import EffectLedger
+from framework.graph._implementations import NodeImplementations
+from framework.graph._node_inputs import human_answer, resolve_inputs
+from framework.graph._transitions import failure_transition, success_transition
+from framework.graph.edge import EdgeCondition
 from framework.graph.goal import Goal
-from framework.graph.implementations import NodeImplementations
-from framework.graph.memory import SharedMemory
+from framework.graph.graph_run import ExecutionResult, GraphAdapter, NodeOutcome, RunState
 from framework.graph.node import (
     NodeContext,
     NodeProtocol,
@@ -35,15 +42,14 @@ from framework.graph.node import (
     NodeSpec,
     NodeType,
 )
-from framework.graph.node_inputs import human_answer, resolve_inputs
 from framework.graph.retry import RetryPolicy, is_retryable
-from framework.graph.run_state import ExecutionResult, NodeOutcome, RunState
-from framework.graph.transitions import failure_transition, success_transition
+from framework.graph.shared_memory import SharedMemory
+from framework.graph.spec import GraphSpec
 from framework.llm.provider import LLMProvider, Tool
+from framework.runtime.recorder import DecisionLog, RunRecorder
+from framework.schemas.checkpoint import ExecutorType
 from framework.schemas.control import ControlAction
-
-if TYPE_CHECKING:
-    from framework.graph.checkpoint_manager import CheckpointManager
+from framework.schemas.run import RunBudget, RunStatus
 
 __all__ = [
     "ApprovalCallback",
@@ -163,52 +169,44 @@ class GraphExecutor:
         ``RunCancelledError``, ``GraphChangedError`` (the graph changed; ``force=True``
         continues anyway), ``LeaseHeldError`` (another live process runs it) and
         ``FencedOutError`` (another process took the run over mid-way; this call stopped
-        writing). See :mod:`framework.graph.durable` for what each ending records.
+        writing). See :mod:`framework.durable._driver` for what each ending records.
         """
         if problems := self.validate(graph):
             raise GraphValidationError(problems)
-        budget = Budget(max_tokens, max_cost)
-        if self.checkpoint_manager is not None:
-            return await execute_durably(
-                self,
-                self.checkpoint_manager,
-                graph,
-                goal,
-                input_data,
-                session_state,
-                run_id=run_id,
-                resume_input=resume_input,
-                force=force,
-                budget=budget,
-                agent_id=agent_id,
-            )
-        merged = {**(input_data or {}), **(resume_input or {})}
-        state, resumed_at = RunState.starting(graph, merged, session_state)
-        state.run_id = run_id or state.run_id
-        return await self.run_state(graph, goal, state, merged, resumed_at, budget)
+        adapter = GraphAdapter(graph, session_state, resume_input)
+        spec = RunSpec(
+            run_id=run_id,
+            executor_type=ExecutorType.GRAPH,
+            graph_id=graph.id,
+            fingerprint=graph.fingerprint(),
+            input_data=input_data,
+            force=force,
+            agent_id=agent_id,
+            budget=RunBudget(max_tokens=max_tokens, max_cost=max_cost),
+        )
+        walk = functools.partial(self._walk, graph, goal, adapter)
+        return await run_durably(adapter, self.checkpoint_manager, spec, walk)
 
-    async def run_state(
+    async def _walk(
         self,
         graph: GraphSpec,
         goal: Goal | None,
+        adapter: GraphAdapter,
         state: RunState,
-        input_data: dict[str, Any],
-        resumed_at: str | None,
-        budget: Budget,
-        durable: DurableRun | None = None,
+        run: RunObserver[RunState],
     ) -> ExecutionResult:
-        """Run from ``state`` to a stop, reporting it to the runtime (and ``durable``).
+        """Run from ``state`` to a stop, reporting it to the runtime and to ``run``.
 
-        Without ``durable`` the runtime's id (or a random one) names a run that has none.
+        A run that storage does not name takes the runtime's id (or a random one).
         """
         goal_id = goal.id if goal else graph.goal_id or graph.id
         description = goal.description if goal else graph.description
-        run_id = await self._log.start_run(goal_id, description, input_data, state.run_id)
-        if durable is None:
-            state.run_id = run_id or state.run_id or uuid.uuid4().hex
-        result = await self._run(graph, goal, state, input_data, resumed_at, budget, durable)
-        if durable is not None:
-            await record_stop(durable, result, state)
+        human_input = adapter.human_input
+        started = await self._log.start_run(goal_id, description, human_input, state.run_id)
+        if run.run_id is None:
+            state.run_id = started or state.run_id or uuid.uuid4().hex
+        result = await self._run(graph, goal, state, human_input, adapter.resumed_at, run)
+        await run.stopped(state, state.last_node, *_ending(result))
         if result.paused_at:
             narrative = f"paused at '{result.paused_at}': {result.pause_reason}"
         else:
@@ -246,23 +244,21 @@ class GraphExecutor:
         state: RunState,
         input_data: dict[str, Any],
         resumed_at: str | None,
-        budget: Budget,
-        durable: DurableRun | None,
+        run: RunObserver[RunState],
     ) -> ExecutionResult:
         memory = SharedMemory(state.memory)
         nodes = {node.id: node for node in graph.nodes}
         arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
-        effects = durable.effects if durable is not None else None
+        budget, effects = run.budget, run.effects
         while state.current_node is not None:
             node_id = state.current_node
             if reason := await self.before_node(graph, state):
                 return ExecutionResult.paused(state, node_id, reason)
-            if durable is not None:
-                durable.boundary(state.to_checkpoint(_last_node(state)))
-                if stop := await durable.check_control():
-                    if stop.action is ControlAction.CANCEL:
-                        return ExecutionResult.cancelled(state, stop.reason)
-                    return ExecutionResult.paused(state, node_id, stop.reason)
+            run.boundary(state, state.last_node)
+            if stop := await run.check_control():
+                if stop.action is ControlAction.CANCEL:
+                    return ExecutionResult.cancelled(state, stop.reason)
+                return ExecutionResult.paused(state, node_id, stop.reason)
             if budget.exhausted(state.total_tokens, state.total_cost):
                 detail = budget.describe(state.total_tokens, state.total_cost)
                 await self._log.report_problem(state.run_id, node_id, detail, severity="warning")
@@ -308,13 +304,13 @@ class GraphExecutor:
             await self.after_node(graph, state, outcome)
             arrival = outcome.transition.reason
             pausing = result.success and node_id in graph.pause_nodes and state.current_node
-            if durable is not None:
-                await durable.node_done(
-                    state.to_checkpoint(node_id),
-                    step=state.steps_executed,
-                    requests=outcome.checkpoint_requests,
-                    stopping=bool(pausing) or state.current_node is None,
-                )
+            await run.node_done(
+                state,
+                node_id,
+                step=state.steps_executed,
+                requests=outcome.checkpoint_requests,
+                stopping=bool(pausing) or state.current_node is None,
+            )
             if pausing:
                 reason = f"pause node '{node_id}' completed"
                 return ExecutionResult.paused(state, node_id, reason)
@@ -429,8 +425,16 @@ class GraphExecutor:
         )
 
 
-def _last_node(state: RunState) -> str | None:
-    return state.execution_path[-1] if state.execution_path else None
+def _ending(result: ExecutionResult) -> tuple[RunStatus, str]:
+    """The run status a result leaves behind, and why (for the run record)."""
+    status = result.run_status or RunStatus.FAILED
+    if status is RunStatus.PAUSED:
+        return status, result.pause_reason or "paused"
+    if status is RunStatus.CANCELLED:
+        return status, result.error or "cancelled"
+    if status is RunStatus.FAILED:
+        return status, result.error or "failed without an error message"
+    return status, ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -13,42 +13,38 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from framework._callables import call_sync_or_async
+from framework.durable import CheckpointManager, RunObserver, RunSpec, run_durably
 from framework.errors import GraphValidationError, PlanExecutionError
-from framework.graph.callables import call_sync_or_async
-from framework.graph.durable import DurableRun
-from framework.graph.durable_open import Budget, RunSpec
-from framework.graph.durable_plan import record_plan_stop
-from framework.graph.fingerprint import plan_fingerprint
+from framework.graph.goal import Goal
 from framework.graph.judge import HybridJudge
-from framework.graph.plan import (
-    ActionSpec,
+from framework.graph.plan import ActionSpec, Plan, PlanStep, StepStatus
+from framework.graph.plan_run import (
+    ExecutionStatus,
+    PlanAdapter,
+    PlanExecutionResult,
+    PlanRun,
+    PlanStop,
+)
+from framework.graph.review import (
     ApprovalDecision,
     ApprovalRequest,
     ApprovalResult,
-    ExecutionStatus,
     Judgment,
     JudgmentAction,
-    Plan,
-    PlanExecutionResult,
-    PlanStep,
-    StepStatus,
 )
-from framework.graph.plan_run import PlanRun, PlanStop
 from framework.graph.worker_node import StepExecutionResult, SubGraph, WorkerNode
-from framework.schemas.checkpoint import Checkpoint, ExecutorType
-
-if TYPE_CHECKING:
-    from framework.graph.checkpoint_manager import CheckpointManager
-    from framework.graph.decision_log import RunRecorder
-    from framework.graph.goal import Goal
-    from framework.llm.provider import LLMProvider, Tool, ToolCall
+from framework.llm.provider import LLMProvider, Tool, ToolCall
+from framework.runtime.recorder import RunRecorder
+from framework.schemas.checkpoint import ExecutorType
+from framework.schemas.run import RunBudget, RunStatus
 
 __all__ = ["ApprovalCallback", "ExecutorConfig", "FlexibleGraphExecutor"]
 
@@ -172,55 +168,33 @@ class FlexibleGraphExecutor:
         """
         if problems := plan.validate():
             raise GraphValidationError(problems, subject="plan")
-        budget = Budget(max_tokens)
-        # Built first so that context keys clashing with step names fail before any write.
-        run = PlanRun.new(plan, goal, context, budget)
-        if self.checkpoint_manager is None:
-            run.prepare()
-            if self.runtime is not None:
-                run.run_id = await call_sync_or_async(
-                    self.runtime.start_run, goal.id, goal.description, input_data=dict(run.context)
-                )
-            return await self._execute(run)
+        adapter = PlanAdapter(plan, goal, context)
         spec = RunSpec(
-            run_id=run_id,
+            # Without storage a plan run is named by its runtime, never by the caller.
+            run_id=run_id if self.checkpoint_manager is not None else None,
             executor_type=ExecutorType.FLEXIBLE,
             graph_id=plan.id,
-            fingerprint=plan_fingerprint(plan),
+            fingerprint=plan.fingerprint(),
             input_data=context,
             force=force,
             agent_id=agent_id,
-            max_tokens=max_tokens,
+            budget=RunBudget(max_tokens=max_tokens),
         )
-        durable = await DurableRun.open(self.checkpoint_manager, spec)
-        if durable.finished:
-            return PlanRun.restored(durable, goal).result()
-        start: Checkpoint | None = None
-        with durable.released_on_error():
-            if durable.checkpoint is None:
-                run = PlanRun.new(plan, goal, durable.starting_input(context), durable.budget)
-                run.run_id, run.durable = durable.run_id, durable
-                start = run.snapshot()
-            else:
-                run = PlanRun.restored(durable, goal)
-            run.prepare()
+        return await run_durably(adapter, self.checkpoint_manager, spec, self._walk)
 
-        async def body() -> PlanExecutionResult:
-            if self.runtime is not None:
-                # The decision log keeps the run's id (it is the id in storage too).
-                await call_sync_or_async(
-                    self.runtime.start_run,
-                    goal.id,
-                    goal.description,
-                    input_data=dict(run.context),
-                    run_id=durable.run_id,
-                )
-            return await self._execute(run)
-
-        return await durable.run(body, start=start)
-
-    async def _execute(self, run: PlanRun) -> PlanExecutionResult:
+    async def _walk(self, run: PlanRun, observer: RunObserver[PlanRun]) -> PlanExecutionResult:
         """Run the steps of a prepared plan run until it is done or stops."""
+        if self.runtime is not None:
+            # A stored run keeps its id in the decision log too; another run takes the log's.
+            reopen = {"run_id": run.run_id} if run.run_id else {}
+            started = await call_sync_or_async(
+                self.runtime.start_run,
+                run.goal.id,
+                run.goal.description,
+                input_data=dict(run.context),
+                **reopen,
+            )
+            run.run_id = run.run_id or started
         async with anyio.create_task_group() as task_group:
             send, receive = anyio.create_memory_object_stream[_Outcome](
                 self.config.max_parallel_steps
@@ -237,9 +211,10 @@ class FlexibleGraphExecutor:
                     outcome = await receive.receive()
                     running.discard(outcome.step.id)
                     self._settle(run, outcome)
-                    if run.durable is not None and outcome.step.status is StepStatus.COMPLETED:
-                        await run.durable.node_done(
-                            run.snapshot(),
+                    if outcome.step.status is StepStatus.COMPLETED:
+                        await observer.node_done(
+                            run,
+                            run.last_step,
                             step=len(run.path),
                             stopping=not running and run.plan.is_complete(),
                         )
@@ -352,8 +327,10 @@ class FlexibleGraphExecutor:
 
     async def _finish(self, run: PlanRun) -> PlanExecutionResult:
         result = run.result()
-        if run.durable is not None:
-            await record_plan_stop(run.durable, result, run.snapshot())
+        reason = result.feedback or str(result.status)
+        await run.observer.stopped(
+            run, run.last_step, result.run_status or RunStatus.FAILED, reason
+        )
         await self._record(
             run,
             "end_run",

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from framework.errors import ExpressionError
 from framework.graph.expressions import Expression, compile_expression
-from framework.graph.plan import EvaluationRule, Judgment, JudgmentAction, PlanStep
+from framework.graph.plan import PlanStep
+from framework.graph.review import EvaluationRule, Judgment, JudgmentAction
 from framework.graph.worker_node import StepExecutionResult, parse_json_object, render_template
 from framework.llm.provider import Message, Role
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from framework._callables import call_sync_or_async
 from framework.errors import LLMError, ToolExecutionError
-from framework.graph.callables import call_sync_or_async
 from framework.graph.expressions import compile_expression
 from framework.graph.node import FunctionNode, NodeContext, NodeResult, NodeSpec, NodeType
 from framework.llm.provider import (

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from framework.graph.callables import call_sync_or_async
-from framework.graph.effects import EffectLedger, perform_effect, require_event_loop
-from framework.graph.memory import SharedMemory
+from framework._callables import call_sync_or_async
+from framework.durable import EffectLedger, perform_effect, require_event_loop
+from framework.graph.shared_memory import SharedMemory
 
 if TYPE_CHECKING:
     from framework.graph.goal import Goal
@@ -132,7 +132,7 @@ class NodeContext:
         ``fn`` also gets ``idempotency_key=`` (stable for this run, node and key) when it
         takes that parameter or ``**kwargs``. With a ledger (a checkpointed run) an effect
         completed before returns its recorded result without calling ``fn``; see
-        :mod:`framework.graph.effects` for in-doubt effects. Without one ``fn`` is called.
+        :mod:`framework.durable._ledger` for in-doubt effects. Without one ``fn`` is called.
         Await it from an async node function; called from a synchronous one (which runs in
         a worker thread) it raises ``TypeError`` instead of silently doing nothing.
         """

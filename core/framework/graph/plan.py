@@ -8,13 +8,14 @@ or one value of them, before the step runs. A reference may also name a key of t
 context (``"$topic"``). Strings that start with ``"$$"`` are literals with one ``$``
 removed, so ``"$$5"`` is passed as ``"$5"``.
 
-The models here are what the executor stores and exchanges; the behaviour lives in
-:mod:`framework.graph.worker_node`, :mod:`framework.graph.judge` and
-:mod:`framework.graph.flexible_executor`.
+The models here are what the executor stores; the judge's and the approver's answers are
+in :mod:`.review`, a run's state and result in :mod:`.plan_run`, and the behaviour in
+:mod:`.worker_node`, :mod:`.judge` and :mod:`.flexible_executor`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -25,25 +26,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from framework.errors import GraphValidationError
-from framework.graph.expressions import check_expression
-from framework.schemas.run import RunStatus
+from framework.storage import codec
 
-__all__ = [
-    "ActionSpec",
-    "ActionType",
-    "ApprovalDecision",
-    "ApprovalRequest",
-    "ApprovalResult",
-    "EvaluationRule",
-    "ExecutionStatus",
-    "Judgment",
-    "JudgmentAction",
-    "Plan",
-    "PlanExecutionResult",
-    "PlanStep",
-    "StepStatus",
-    "parse_reference",
-]
+__all__ = ["ActionSpec", "ActionType", "Plan", "PlanStep", "StepStatus", "parse_reference"]
 
 _STEP_ID = r"[A-Za-z0-9_-]+"
 _REFERENCE = re.compile(rf"^\$({_STEP_ID})((?:\.[^.]+)*)$")
@@ -65,32 +50,6 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     REJECTED = "rejected"
-
-
-class ApprovalDecision(StrEnum):
-    APPROVE = "approve"
-    REJECT = "reject"
-    MODIFY = "modify"
-    ABORT = "abort"
-
-
-class JudgmentAction(StrEnum):
-    ACCEPT = "accept"
-    RETRY = "retry"
-    REPLAN = "replan"
-    ESCALATE = "escalate"
-
-
-class ExecutionStatus(StrEnum):
-    COMPLETED = "completed"
-    AWAITING_APPROVAL = "awaiting_approval"
-    NEEDS_REPLAN = "needs_replan"
-    NEEDS_ESCALATION = "needs_escalation"
-    REJECTED = "rejected"
-    ABORTED = "aborted"
-    FAILED = "failed"
-    PAUSED = "paused"
-    CANCELLED = "cancelled"
 
 
 _FINISHED = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.REJECTED})
@@ -164,69 +123,6 @@ class PlanStep(BaseModel):
             for name, value in values.items():
                 found.extend((f"{kind} '{name}'", head) for head in _reference_heads(value))
         return found
-
-
-class Judgment(BaseModel):
-    """The judge's verdict on one step attempt."""
-
-    action: JudgmentAction
-    reasoning: str = ""
-    feedback: str = ""
-    rule_id: str | None = None
-    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
-    tokens_used: int = Field(default=0, ge=0)
-
-
-class EvaluationRule(BaseModel):
-    """A judge rule: when the safe expression ``condition`` is true, take ``action``.
-
-    ``feedback_template`` may hold ``{name}`` placeholders for the names the condition
-    sees (``error``, ``attempts``, ...). Higher ``priority`` rules are checked first.
-    """
-
-    id: str
-    description: str = ""
-    condition: str
-    action: JudgmentAction
-    feedback_template: str = ""
-    priority: int = 0
-
-    @field_validator("condition")
-    @classmethod
-    def _condition_compiles(cls, value: str) -> str:
-        if problem := check_expression(value):
-            raise ValueError(problem)
-        return value
-
-
-class ApprovalRequest(BaseModel):
-    """What a human is asked to approve; ``inputs`` are the step's inputs as written."""
-
-    step_id: str
-    description: str
-    action: ActionSpec
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    message: str = ""
-
-
-class ApprovalResult(BaseModel):
-    """A human's answer. With ``modify``, ``modifications`` may hold ``"inputs"`` (merged
-    into the step's inputs) and ``"action"`` (fields of :class:`ActionSpec` to replace)."""
-
-    decision: ApprovalDecision
-    reason: str = ""
-    modifications: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("modifications")
-    @classmethod
-    def _known_parts(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        unknown = sorted(set(value) - {"inputs", "action"})
-        if unknown:
-            raise ValueError(f"modifications may only hold 'inputs' and 'action', got {unknown}")
-        bad_fields = sorted(set(value.get("action", {})) - set(ActionSpec.model_fields))
-        if bad_fields:
-            raise ValueError(f"action modifications name unknown fields {bad_fields}")
-        return value
 
 
 class Plan(BaseModel):
@@ -328,6 +224,35 @@ class Plan(BaseModel):
         """True when no step is left to run: each one completed, was skipped or rejected."""
         return all(step.status in _FINISHED for step in self.steps)
 
+    def fingerprint(self) -> str:
+        """``sha256:`` of what this plan does, without its progress (statuses, results).
+
+        A plan run records it, so continuing the run with another plan is refused unless
+        forced. Covered: id, goal, revision, context and every step's id, action, inputs,
+        expected outputs, dependencies, approval requirement and retry limit; a plan handed
+        back from an earlier result therefore has the fingerprint of the plan it started as.
+        """
+        steps = [
+            {
+                "id": step.id,
+                "action": step.action.model_dump(mode="json"),
+                "inputs": step.inputs,
+                "expected_outputs": step.expected_outputs,
+                "dependencies": step.dependencies,
+                "requires_approval": step.requires_approval,
+                "max_retries": step.max_retries,
+            }
+            for step in self.steps
+        ]
+        tree = {
+            "id": self.id,
+            "goal_id": self.goal_id,
+            "revision": self.revision,
+            "context": self.context,
+            "steps": steps,
+        }
+        return "sha256:" + hashlib.sha256(codec.dumps(tree, "fingerprint")).hexdigest()
+
     def to_feedback_context(self) -> dict[str, Any]:
         """What a planner needs to revise this plan: what was done, what failed, what is
         left. JSON-compatible."""
@@ -379,33 +304,6 @@ class Plan(BaseModel):
             for deps in waiting.values():
                 deps.difference_update(free)
         return sorted(waiting)
-
-
-class PlanExecutionResult(BaseModel):
-    """The outcome of one ``execute_plan`` call.
-
-    ``results`` holds the outputs of every completed step (including steps completed by an
-    earlier call on the same plan), ``errors`` the last error of failed and rejected steps.
-    ``pending_approvals`` lists what must be answered when the status is
-    ``awaiting_approval``. ``plan`` is the plan with every step's status, attempts and
-    result; pass it back to ``execute_plan`` to continue. ``run_status`` is the status of
-    the run this call leaves behind (``paused``: it can be continued).
-    """
-
-    status: ExecutionStatus
-    results: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    errors: dict[str, str] = Field(default_factory=dict)
-    steps_executed: int = 0
-    total_tokens: int = 0
-    total_latency_ms: int = 0
-    feedback: str = ""
-    failed_step: str | None = None
-    completed_steps: list[str] = Field(default_factory=list)
-    skipped_steps: list[str] = Field(default_factory=list)
-    pending_approvals: list[ApprovalRequest] = Field(default_factory=list)
-    run_id: str | None = None
-    plan: Plan
-    run_status: RunStatus | None = None
 
 
 def parse_reference(value: Any) -> tuple[str, list[str]] | None:

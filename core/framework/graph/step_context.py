@@ -4,7 +4,7 @@ A FUNCTION step whose function declares a parameter named ``ctx`` receives a
 :class:`StepContext` (see :class:`~framework.graph.worker_node.WorkerNode`). Its
 :meth:`~StepContext.effect` is the plan's counterpart of ``NodeContext.effect``, with the
 same guarantees: in a checkpointed plan run an effect happens at most once per run, even
-when the step runs again after a crash or is retried (see :mod:`framework.graph.effects`).
+when the step runs again after a crash or is retried (see :mod:`framework.durable._ledger`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from framework.graph.effects import perform_effect, require_event_loop
-
-if TYPE_CHECKING:
-    from framework.graph.effects import EffectLedger
+from framework.durable import EffectLedger, perform_effect, require_event_loop
 
 __all__ = ["StepContext"]
 

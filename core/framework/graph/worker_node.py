@@ -18,23 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from framework._callables import call_sync_or_async
 from framework.errors import (
     LLMError,
     PlanExecutionError,
     ToolExecutionError,
     UnsupportedActionError,
 )
-from framework.graph.callables import call_sync_or_async
-from framework.graph.edge import GraphSpec
 from framework.graph.executor import GraphExecutor
 from framework.graph.goal import Goal
 from framework.graph.plan import ActionType, PlanStep, parse_reference
+from framework.graph.spec import GraphSpec
 from framework.graph.step_context import StepContext
 from framework.llm.provider import Message, Role, ToolCall, ToolResult
 
 if TYPE_CHECKING:
-    from framework.graph.decision_log import RunRecorder
     from framework.llm.provider import LLMProvider, Tool
+    from framework.runtime.recorder import RunRecorder
 
 __all__ = [
     "StepExecutionResult",

@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from framework.errors import AgentLoadError
-from framework.graph.edge import GraphSpec
 from framework.graph.goal import Goal
+from framework.graph.spec import GraphSpec
 from framework.llm.provider import Tool
 
 __all__ = [

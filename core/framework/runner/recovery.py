@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from framework.schemas.checkpoint import utc_now
+from framework.schemas.clock import utc_now
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.backend import StorageBackend
 

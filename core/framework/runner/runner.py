@@ -7,7 +7,7 @@ nodes without a function) raises :class:`~framework.errors.AgentLoadError` listi
 problem, so a broken agent never starts a run.
 
 Runs are durable by default: every run is checkpointed through a
-:class:`~framework.graph.checkpoint_manager.CheckpointManager`, so a run whose process died
+:class:`~framework.durable.manager.CheckpointManager`, so a run whose process died
 is found and continued by the next runner of the same agent (see :meth:`AgentRunner.recover`).
 """
 
@@ -19,16 +19,15 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from framework.closing import Closing
+from framework._closing import Closing
+from framework.durable.manager import CheckpointManager
 from framework.errors import (
     AgentGraphError,
     AgentLoadError,
     RunConflictError,
     RunNotFoundError,
 )
-from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.executor import ExecutionResult, GraphExecutor
 from framework.llm.provider import LLMProvider, Tool
 from framework.runner.description import (
@@ -40,8 +39,11 @@ from framework.runner.description import (
 from framework.runner.loader import AgentDefinition, load_definition
 from framework.runner.recovery import find_abandoned_runs
 from framework.runtime.core import Runtime
-from framework.schemas.checkpoint import CheckpointConfig, utc_now
+from framework.schemas.clock import utc_now
+from framework.schemas.config import CheckpointConfig
 from framework.schemas.run import RunRecord
+from framework.settings import default_storage_url
+from framework.settings import home as default_home
 from framework.storage.backend import StorageBackend
 
 __all__ = [
@@ -54,29 +56,9 @@ __all__ = [
 
 logger = logging.getLogger("framework.runner")
 
-STATE_DB = "state.db"
-STORAGE_ENV_VAR = "AGENTGRAPH_STORAGE"
-
 RecoverySkipHandler = Callable[[RunRecord, AgentGraphError], None]
 """``handler(record, error)``: called for an abandoned run that :meth:`recover` could not
 continue (another process claimed it first, its graph changed, ...)."""
-
-
-def default_home() -> Path:
-    """Where run logs and the default database go: ``$AGENTGRAPH_HOME``, else ``~/.agentgraph``."""
-    return Path(os.environ.get("AGENTGRAPH_HOME") or "~/.agentgraph").expanduser()
-
-
-def default_storage_url(home: str | os.PathLike[str] | None = None) -> str:
-    """``$AGENTGRAPH_STORAGE``, else the SQLite database ``state.db`` in ``home``.
-
-    ``home`` defaults to :func:`default_home`, so tests and demos that set
-    ``AGENTGRAPH_HOME`` keep their state apart from ``~/.agentgraph/state.db``.
-    """
-    if url := os.environ.get(STORAGE_ENV_VAR):
-        return url
-    folder = Path(home).expanduser() if home is not None else default_home()
-    return "sqlite://" + quote(str(folder.resolve() / STATE_DB))
 
 
 def new_run_id() -> str:

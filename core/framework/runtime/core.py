@@ -41,9 +41,9 @@ from framework.runtime.records import (
     RunSummary,
     to_loggable,
 )
-from framework.schemas.checkpoint import utc_now
+from framework.schemas.clock import utc_now
+from framework.schemas.ids import validate_run_id
 from framework.schemas.run import RunStatus
-from framework.storage.ids import validate_run_id
 
 __all__ = ["Runtime"]
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
 from pydantic_core import PydanticSerializationError
 
-from framework.schemas.checkpoint import utc_now
+from framework.schemas.clock import utc_now
 from framework.schemas.run import RunStatus
 
 __all__ = [

@@ -1,15 +1,28 @@
-"""Checkpoints: immutable snapshots from which a run continues exactly where it stopped."""
+"""Checkpoints: immutable snapshots from which a run continues exactly where it stopped.
+
+:class:`CheckpointConfig` and its policies live in :mod:`framework.schemas.config` and are
+importable from here too.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from framework.schemas.clock import utc_now
+from framework.schemas.config import (
+    CheckpointConfig,
+    Durability,
+    InDoubtPolicy,
+    OnSaveError,
+    RetentionStrategy,
+    SaveFrequency,
+)
+
 __all__ = [
-    "SESSION_STATE_KEYS",
+    "CHECKPOINT_SCHEMA_VERSION",
     "Checkpoint",
     "CheckpointConfig",
     "CheckpointKind",
@@ -18,143 +31,129 @@ __all__ = [
     "ExecutorType",
     "InDoubtPolicy",
     "OnSaveError",
+    "PlanState",
     "RetentionStrategy",
     "SaveFrequency",
-    "utc_now",
 ]
 
-CHECKPOINT_SCHEMA_VERSION = 1
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+# 2: a plan run's state moved from ``context["plan"]`` to ``plan_state``.
+CHECKPOINT_SCHEMA_VERSION = 2
 
 
 class ExecutorType(StrEnum):
+    """Which executor a run (and each of its checkpoints) belongs to."""
+
     GRAPH = "graph"
+    """``GraphExecutor``: a walk over a graph's nodes."""
     FLEXIBLE = "flexible"
+    """``FlexibleGraphExecutor``: the steps of a plan."""
     BATCH = "batch"
-
-
-class SaveFrequency(StrEnum):
-    EVERY_NODE = "every_node"
-    EVERY_N_NODES = "every_n_nodes"
-    ON_REQUEST = "on_request"
-
-
-class RetentionStrategy(StrEnum):
-    LATEST_ONLY = "latest_only"
-    PRUNE_OLD = "prune_old"
-    ALL = "all"
-
-
-class Durability(StrEnum):
-    SYNC = "sync"
-    ASYNC = "async"
-    EXIT = "exit"
-
-
-class OnSaveError(StrEnum):
-    RAISE = "raise"
-    WARN = "warn"
-
-
-class InDoubtPolicy(StrEnum):
-    """What a re-executed node does with an effect that started but never recorded an outcome."""
-
-    RETRY = "retry"
-    RAISE = "raise"
+    """A durable batch of items."""
 
 
 class CheckpointKind(StrEnum):
-    """Why a checkpoint was written; ``start`` holds a run's input before its first node."""
+    """Why a checkpoint was written."""
 
     START = "start"
+    """Before the first node: holds the run's input, so a crash before it recovers."""
     NODE_COMPLETE = "node_complete"
+    """After a node (or plan step) succeeded and what runs next was decided."""
     REQUESTED = "requested"
+    """Asked for by a node, carrying the node's metadata."""
     PAUSE = "pause"
+    """Where a run paused; it resumes from here."""
     FINAL = "final"
+    """The completed run's last state; its result is read from here."""
 
 
-class CheckpointConfig(BaseModel):
-    """How and when checkpoints are written and kept. Unknown fields are rejected.
+class PlanState(BaseModel):
+    """A plan run's own state: the plan with every step's status, attempts, result, error."""
 
-    ``durability``: ``sync`` commits each checkpoint before the next node starts (a crash
-    loses at most the node in flight); ``async`` writes in the background and may lose the
-    last few; ``exit`` writes only when the run stops. ``fsync`` additionally survives
-    power loss, at a cost per write. ``on_save_error="warn"`` logs a failed save and lets the
-    run continue unprotected; the default raises.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    ``in_doubt_effects``: an effect that started but never recorded an outcome (the process
-    died during it) is called again with the same idempotency key (``retry``) or refused
-    with ``InDoubtEffectError`` (``raise``). ``lease_ttl_seconds``: how long a run's lease
-    lasts without renewal; the executor renews it every third of that, and another process
-    may take a run over once its owner's lease expired (at once if the owner is known dead).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    save_frequency: SaveFrequency = SaveFrequency.EVERY_NODE
-    n_nodes: int = Field(default=1, ge=1)
-    auto_recovery: bool = True
-    retention_strategy: RetentionStrategy = RetentionStrategy.LATEST_ONLY
-    max_checkpoints_per_run: int = Field(default=100, ge=1)
-    durability: Durability = Durability.SYNC
-    fsync: bool = False
-    max_checkpoint_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
-    on_save_error: OnSaveError = OnSaveError.RAISE
-    in_doubt_effects: InDoubtPolicy = InDoubtPolicy.RETRY
-    lease_ttl_seconds: float = Field(default=30.0, gt=0)
-
-
-SESSION_STATE_KEYS = frozenset(
-    {"memory", "paused_at", "resume_from", "execution_path", "checkpoint_id"}
-)
+    plan: dict[str, Any]
+    """The plan as stored: every field of the plan model, its enums as their values (the
+    codec keeps step results exact)."""
+    revision: int = Field(default=1, ge=1)
+    """The plan's revision when the checkpoint was taken."""
 
 
 class Checkpoint(BaseModel):
     """Everything needed to continue a run after a node (or plan step) succeeded.
 
-    ``current_node_id`` is the node that just completed, ``next_node_id`` the one decided to
-    run next and ``pending_input`` what it will receive. ``context`` holds executor-specific
-    state (plan step statuses, batch cursors); ``metadata`` is the user's. Numbered by
-    ``seq`` within the run, never rewritten.
+    Numbered by ``seq`` within the run, never rewritten.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     schema_version: int = CHECKPOINT_SCHEMA_VERSION
+    """The layout this checkpoint was written in; older ones are upgraded when loaded."""
     id: str
+    """Unique within the run (the manager's ``ckpt_{run}_{node}_{seq:06d}``)."""
     run_id: str
-    seq: int = Field(default=0, ge=0)
+    """The run it belongs to."""
+    seq: int | None = Field(default=None, ge=0)
+    """Its place in the run: greater than every earlier checkpoint's. ``None`` when saving
+    makes it the run's next checkpoint (the storage fills it in)."""
     kind: CheckpointKind = CheckpointKind.NODE_COMPLETE
+    """Why it was written."""
     created_at: AwareDatetime = Field(default_factory=utc_now)
+    """When it was taken (UTC)."""
     executor_type: ExecutorType = ExecutorType.GRAPH
+    """Which executor wrote it."""
     current_node_id: str | None = None
+    """The graph node that just completed."""
     current_step_id: str | None = None
+    """The plan step that just completed."""
     next_node_id: str | None = None
+    """The node (or step) decided to run next; ``None``: nothing is left to run."""
     pending_input: dict[str, Any] = Field(default_factory=dict)
+    """What the next node receives from the edge that leads to it."""
     memory_snapshot: dict[str, Any] = Field(default_factory=dict)
+    """The run's shared memory (a plan's run context)."""
     execution_path: list[str] = Field(default_factory=list)
+    """The nodes (or accepted steps) completed so far, in order."""
     step_number: int = Field(default=0, ge=0)
+    """Steps executed so far."""
     visit_counts: dict[str, int] = Field(default_factory=dict)
+    """How many times each node was executed."""
     retry_counts: dict[str, int] = Field(default_factory=dict)
+    """Retries used per node over the whole run."""
     total_tokens: int = Field(default=0, ge=0)
+    """Tokens spent so far."""
     total_cost: float = Field(default=0.0, ge=0)
+    """Cost spent so far."""
     total_latency_ms: int = Field(default=0, ge=0)
+    """Time spent in nodes so far."""
     graph_fingerprint: str | None = None
+    """The fingerprint of the graph (or plan) the run started with."""
+    plan_state: PlanState | None = None
+    """A plan run's plan with its step states (``None`` for other runs)."""
     context: dict[str, Any] = Field(default_factory=dict)
+    """Extra executor state of callers that save checkpoints themselves."""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    """The user's metadata (a node's checkpoint request lands here)."""
     parent_run_id: str | None = None
+    """The run this one was forked from."""
     parent_checkpoint_id: str | None = None
+    """The checkpoint of the parent run it was forked from."""
 
     @model_validator(mode="before")
     @classmethod
-    def _drop_derived(cls, data: Any) -> Any:
+    def _upgrade(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
         # ``node_id`` is derived; a dumped checkpoint carries it and must validate back.
-        if isinstance(data, dict) and "node_id" in data:
-            data = {k: v for k, v in data.items() if k != "node_id"}
+        data = {k: v for k, v in data.items() if k != "node_id"}
+        # Layout 1 kept a plan run's state in ``context``.
+        context = data.get("context")
+        flexible = data.get("executor_type") in (ExecutorType.FLEXIBLE, "flexible")
+        old_plan = isinstance(context, dict) and "plan" in context
+        if flexible and old_plan and data.get("plan_state") is None:
+            assert isinstance(context, dict)
+            rest = {k: v for k, v in context.items() if k not in ("plan", "revision")}
+            state = {"plan": context["plan"], "revision": context.get("revision", 1)}
+            data.update(context=rest, plan_state=state)
         return data
 
     @computed_field  # type: ignore[prop-decorator]
@@ -164,6 +163,9 @@ class Checkpoint(BaseModel):
         return self.current_node_id or self.current_step_id
 
     def to_metadata(self, size_bytes: int = 0) -> CheckpointMetadata:
+        """Its summary; ``seq`` must be set (a stored checkpoint always has one)."""
+        if self.seq is None:
+            raise ValueError(f"checkpoint {self.id!r} has no seq yet; save it first")
         return CheckpointMetadata(
             id=self.id,
             run_id=self.run_id,
@@ -179,10 +181,8 @@ class Checkpoint(BaseModel):
         )
 
     def to_session_state(self) -> dict[str, Any]:
-        """A session state an executor resumes from; ``context`` cannot shadow the core keys."""
-        state: dict[str, Any] = {
-            k: v for k, v in self.context.items() if k not in SESSION_STATE_KEYS
-        }
+        """A session state an executor resumes from; ``context`` cannot shadow its keys."""
+        state: dict[str, Any] = dict(self.context)
         state.update(
             pending_input=dict(self.pending_input),
             visit_counts=dict(self.visit_counts),
@@ -205,14 +205,27 @@ class Checkpoint(BaseModel):
 class CheckpointMetadata(BaseModel):
     """A checkpoint's summary, as listed without loading its state."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """The checkpoint's id."""
     run_id: str
+    """The run it belongs to."""
     executor_type: ExecutorType
+    """Which executor wrote it."""
     node_id: str | None
+    """The node or plan step it was taken after (``None``: before the first)."""
     created_at: AwareDatetime
+    """When it was taken (UTC)."""
     step_number: int
+    """Steps executed when it was taken."""
     total_tokens: int
+    """Tokens spent when it was taken."""
     total_latency_ms: int
+    """Time spent in nodes when it was taken."""
     seq: int
+    """Its place in the run."""
     kind: CheckpointKind
+    """Why it was written."""
     size_bytes: int = 0
+    """Bytes of its encoded state."""

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from framework.schemas.checkpoint import utc_now
+from framework.schemas.clock import utc_now
 
 __all__ = ["Lease", "lease_is_live", "make_owner_id", "owner_is_alive", "this_host"]
 
@@ -30,13 +30,18 @@ _issued: set[str] = set()
 class Lease(BaseModel):
     """The right to write one run, until ``expires_at`` unless renewed."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     run_id: str
+    """The run it lets its owner write."""
     owner_id: str
+    """Who holds it: ``f"{hostname}:{pid}:{random8}"`` (see :func:`make_owner_id`)."""
     fencing_token: int = Field(ge=1)
+    """The run's fencing token as of this claim; every write of the owner carries it."""
     acquired_at: AwareDatetime
+    """When it was claimed (UTC)."""
     expires_at: AwareDatetime
+    """When it lapses unless renewed (UTC)."""
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return (now or utc_now()) >= self.expires_at

@@ -1,18 +1,24 @@
 """Durable storage: the storage contract, its backends, and the URL that selects one.
 
 ``open_storage(url)`` returns a :class:`StorageBackend` for ``memory://``, ``file:///dir``
-or ``sqlite:///file.db`` (default: ``AGENTGRAPH_STORAGE``, else
-``sqlite:///~/.agentgraph/state.db``). The codec (:mod:`framework.storage.codec`) and id
-validation (:mod:`framework.storage.ids`) live in their own modules. Importing this package
-imports nothing beyond the standard library and the framework's required dependencies.
+or ``sqlite:///file.db`` (default: ``AGENTGRAPH_STORAGE``, else ``state.db`` in
+``AGENTGRAPH_HOME``). The contract is :mod:`framework.storage.backend`, the codec
+:mod:`framework.storage.codec`, the sync/async twins :mod:`framework.storage.twins`.
+Importing this package imports nothing beyond the standard library and the framework's
+required dependencies.
 """
 
+from framework.storage import backend as _contract
+from framework.storage._engine import CorruptCheckpointWarning
 from framework.storage.backend import CorruptCheckpoint, StorageBackend
-from framework.storage.file_backend import FileStorage
-from framework.storage.memory_backend import MemoryStorage
-from framework.storage.record_backend import CorruptCheckpointWarning
-from framework.storage.sqlite_backend import SQLiteStorage
+from framework.storage.file import FileStorage
+from framework.storage.memory import MemoryStorage
+from framework.storage.sqlite import SQLiteStorage
 from framework.storage.url import open_storage
+
+# The seed's ``from framework.storage.backend import FileStorage``: the contract module cannot
+# import the backend that builds on it, so its package (imported first) puts it there.
+_contract.FileStorage = FileStorage  # type: ignore[attr-defined]
 
 __all__ = [
     "CorruptCheckpoint",

@@ -13,8 +13,8 @@ URL                        backend
 The path is everything after ``scheme://``, percent-decoded: three slashes make it
 absolute, two leave it relative. ``~`` is expanded, written either way
 (``sqlite:///~/x.db`` and ``sqlite://~/x.db`` both mean ``~/x.db``), and so is a Windows
-drive (``file:///C:/data``). With no URL, ``AGENTGRAPH_STORAGE`` is used, else
-:data:`DEFAULT_STORAGE_URL`.
+drive (``file:///C:/data``). With no URL, :func:`framework.settings.default_storage_url`
+is used: ``AGENTGRAPH_STORAGE``, else ``state.db`` in ``AGENTGRAPH_HOME``.
 """
 
 from __future__ import annotations
@@ -23,16 +23,14 @@ import os
 import re
 from urllib.parse import unquote
 
-from framework.errors import StorageError
+from framework import settings
+from framework.errors import InvalidArgumentError
 from framework.storage.backend import StorageBackend
-from framework.storage.file_backend import FileStorage
-from framework.storage.memory_backend import MemoryStorage
-from framework.storage.sqlite_backend import SQLiteStorage
+from framework.storage.file import FileStorage
+from framework.storage.memory import MemoryStorage
+from framework.storage.sqlite import SQLiteStorage
 
-__all__ = ["DEFAULT_STORAGE_URL", "STORAGE_ENV_VAR", "open_storage"]
-
-STORAGE_ENV_VAR = "AGENTGRAPH_STORAGE"
-DEFAULT_STORAGE_URL = "sqlite:///~/.agentgraph/state.db"
+__all__ = ["open_storage"]
 
 _SUPPORTED = "memory://, file:///path/to/dir or sqlite:///path/to/file.db"
 _DRIVE = re.compile(r"/[A-Za-z]:[/\\]")
@@ -41,20 +39,20 @@ _DRIVE = re.compile(r"/[A-Za-z]:[/\\]")
 def open_storage(
     url: str | None = None, *, fsync: bool = False, max_checkpoint_bytes: int | None = None
 ) -> StorageBackend:
-    """Open the backend ``url`` names (see module docs); ``StorageError`` if it names none.
+    """Open the backend ``url`` names (see module docs); ``InvalidArgumentError`` if none.
 
     ``fsync`` and ``max_checkpoint_bytes`` are passed to the backend (an in-memory backend
     has nothing to fsync).
     """
     if url is None:
-        url = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
+        url = settings.default_storage_url()
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep:
-        raise StorageError(f"storage URL {url!r} has no scheme; use {_SUPPORTED}")
+        raise InvalidArgumentError(f"storage URL {url!r} has no scheme; use {_SUPPORTED}")
     if scheme == "memory":
         if rest:
-            raise StorageError(f"storage URL {url!r} takes no path; use memory://")
+            raise InvalidArgumentError(f"storage URL {url!r} takes no path; use memory://")
         return MemoryStorage(max_checkpoint_bytes=max_checkpoint_bytes)
     if scheme in ("file", "sqlite"):
         path = _path(url, rest)
@@ -62,11 +60,13 @@ def open_storage(
             return FileStorage(path, fsync=fsync, max_checkpoint_bytes=max_checkpoint_bytes)
         return SQLiteStorage(path, fsync=fsync, max_checkpoint_bytes=max_checkpoint_bytes)
     if scheme in ("postgresql", "postgres"):
-        raise StorageError(
+        raise InvalidArgumentError(
             "PostgreSQL storage comes in a later version of agentgraph; use "
             "sqlite:///path/to/file.db for now"
         )
-    raise StorageError(f"unknown storage URL scheme {scheme!r} in {url!r}; use {_SUPPORTED}")
+    raise InvalidArgumentError(
+        f"unknown storage URL scheme {scheme!r} in {url!r}; use {_SUPPORTED}"
+    )
 
 
 def _path(url: str, rest: str) -> str:
@@ -74,5 +74,5 @@ def _path(url: str, rest: str) -> str:
     if path.startswith("/~") or _DRIVE.match(path):
         path = path[1:]
     if not path:
-        raise StorageError(f"storage URL {url!r} has no path; e.g. {_SUPPORTED}")
+        raise InvalidArgumentError(f"storage URL {url!r} has no path; e.g. {_SUPPORTED}")
     return os.path.expanduser(path)

@@ -15,7 +15,7 @@ from framework.errors import (
 )
 from framework.graph.checkpoint_manager import CheckpointManager, CheckpointSaveWarning
 from framework.schemas.checkpoint import Checkpoint, CheckpointConfig, CheckpointMetadata
-from framework.storage.memory_backend import MemoryStorage
+from framework.storage import MemoryStorage
 
 WARN = CheckpointConfig(on_save_error="warn", retention_strategy="all")
 

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from framework.graph.checkpoint_manager import CheckpointManager
 from framework.schemas.checkpoint import CheckpointConfig
-from framework.storage.memory_backend import MemoryStorage
+from framework.storage import MemoryStorage
 
 
 @pytest.mark.parametrize(

@@ -10,15 +10,15 @@ from decimal import Decimal
 import pytest
 
 from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.memory import SharedMemory
 from framework.graph.node import NodeContext, NodeSpec
+from framework.graph.shared_memory import SharedMemory
 from framework.schemas.checkpoint import (
     CheckpointConfig,
     CheckpointKind,
     ExecutorType,
     RetentionStrategy,
 )
-from framework.storage.memory_backend import MemoryStorage
+from framework.storage import MemoryStorage
 
 KEEP_ALL = CheckpointConfig(retention_strategy=RetentionStrategy.ALL)
 

@@ -19,7 +19,7 @@ from framework.errors import CheckpointDecodeError, CheckpointEncodeError
 from framework.storage import codec
 from framework.storage.codec import dumps, encode, loads, register_type, registered_name
 
-CODEC_SOURCES = ["codec.py", "decoding.py", "type_registry.py"]
+CODEC_SOURCES = sorted(path.name for path in Path(codec.__file__).parent.glob("*.py"))
 
 
 @register_type

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from framework.errors import InvalidIdError
-from framework.storage.ids import (
+from framework.schemas.ids import (
     validate_checkpoint_id,
     validate_id,
     validate_node_id,

@@ -32,10 +32,10 @@ import anyio
 # The graph agent's receipt service, so both modes log effects the same way.
 from twenty_steps.functions import _send_receipt as send_receipt
 
+from framework.graph import ActionSpec, ActionType, Plan, PlanStep
 from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.flexible_executor import FlexibleGraphExecutor
 from framework.graph.goal import Goal
-from framework.graph.plan import ActionSpec, ActionType, Plan, PlanStep
 from framework.graph.step_context import StepContext
 from framework.runner import AgentRunner
 from framework.storage import StorageBackend

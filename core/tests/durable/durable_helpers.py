@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from framework.graph import EdgeSpec, GraphSpec
 from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.edge import EdgeSpec, GraphSpec
 from framework.graph.executor import ExecutionResult, GraphExecutor, RetryPolicy
 from framework.graph.goal import Goal
 from framework.graph.node import NodeResult, NodeSpec

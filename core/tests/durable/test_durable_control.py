@@ -20,8 +20,8 @@ from durable_helpers import (
 )
 
 from framework.errors import RunCancelledError
+from framework.graph import EdgeSpec, GraphSpec
 from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.edge import EdgeSpec, GraphSpec
 from framework.graph.node import NodeSpec, NodeType
 from framework.schemas.run import RunStatus
 from framework.storage import SQLiteStorage

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from durable_helpers import GOAL, RECEIPT, Crash, NodeLog, Payments, chain, executor_for
 
+from framework.durable import idempotency_key
+from framework.graph import EdgeCondition, EdgeSpec, GraphSpec
 from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.edge import EdgeCondition, EdgeSpec, GraphSpec
-from framework.graph.effects import idempotency_key
 from framework.graph.node import NodeContext, NodeSpec
 from framework.schemas.effect import EffectStatus
 from framework.schemas.run import RunStatus

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from durable_helpers import chain
 
-from framework.graph.edge import EdgeCondition, EdgeSpec
-from framework.graph.fingerprint import graph_fingerprint, input_fingerprint, plan_fingerprint
-from framework.graph.plan import ActionSpec, ActionType, Plan, PlanStep, StepStatus
+from framework.durable import input_fingerprint
+from framework.graph import (
+    ActionSpec,
+    ActionType,
+    EdgeCondition,
+    EdgeSpec,
+    Plan,
+    PlanStep,
+    StepStatus,
+)
 
 
 def test_graph_fingerprint_ignores_prose_and_node_order() -> None:
@@ -22,12 +29,12 @@ def test_graph_fingerprint_ignores_prose_and_node_order() -> None:
         }
     )
 
-    assert graph_fingerprint(reworded) == graph_fingerprint(graph)
+    assert reworded.fingerprint() == graph.fingerprint()
 
 
 def test_graph_fingerprint_changes_with_behaviour() -> None:
     graph = chain(3)
-    base = graph_fingerprint(graph)
+    base = graph.fingerprint()
     retries = graph.model_copy(
         update={"nodes": [graph.nodes[0].model_copy(update={"max_retries": 0}), *graph.nodes[1:]]}
     )
@@ -43,7 +50,7 @@ def test_graph_fingerprint_changes_with_behaviour() -> None:
     )
     version = graph.model_copy(update={"version": "2.0.0"})
 
-    changed = {graph_fingerprint(g) for g in (retries, condition, version)}
+    changed = {g.fingerprint() for g in (retries, condition, version)}
 
     assert base not in changed and len(changed) == 3
 
@@ -56,7 +63,7 @@ def test_order_of_edges_leaving_one_node_counts() -> None:
     first = graph.model_copy(update={"edges": [a, b]})
     swapped = graph.model_copy(update={"edges": [b, a]})
 
-    assert graph_fingerprint(first) != graph_fingerprint(swapped)
+    assert first.fingerprint() != swapped.fingerprint()
 
 
 def test_plan_fingerprint_ignores_progress() -> None:
@@ -67,8 +74,8 @@ def test_plan_fingerprint_ignores_progress() -> None:
     progressed.steps[0].result = {"x": 1}
     progressed.steps[0].attempts = 2
 
-    assert plan_fingerprint(progressed) == plan_fingerprint(plan)
-    assert plan_fingerprint(plan.model_copy(update={"revision": 2})) != plan_fingerprint(plan)
+    assert progressed.fingerprint() == plan.fingerprint()
+    assert plan.model_copy(update={"revision": 2}).fingerprint() != plan.fingerprint()
 
 
 def test_input_fingerprint_is_order_independent_and_none_is_empty() -> None:

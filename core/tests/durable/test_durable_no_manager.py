@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from durable_helpers import GOAL, NodeLog, chain, executor_for
 
+from framework.graph import ActionSpec, ActionType, ExecutionStatus, Plan, PlanStep
 from framework.graph.flexible_executor import FlexibleGraphExecutor
-from framework.graph.plan import ActionSpec, ActionType, ExecutionStatus, Plan, PlanStep
 from framework.schemas.run import RunStatus
 from framework.storage import FileStorage
 

@@ -8,17 +8,10 @@ import pytest
 from durable_helpers import Crash, kinds
 
 from framework.errors import GraphChangedError, RunConflictError
+from framework.graph import ActionSpec, ActionType, ExecutionStatus, Plan, PlanStep, StepStatus
 from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.flexible_executor import ExecutorConfig, FlexibleGraphExecutor
 from framework.graph.goal import Goal
-from framework.graph.plan import (
-    ActionSpec,
-    ActionType,
-    ExecutionStatus,
-    Plan,
-    PlanStep,
-    StepStatus,
-)
 from framework.schemas.checkpoint import ExecutorType
 from framework.schemas.run import RunStatus
 from framework.storage.backend import StorageBackend
@@ -85,7 +78,7 @@ async def test_plan_run_with_a_manager_completes_and_checkpoints_each_accepted_s
     assert final is not None
     assert final.execution_path == ["a", "b", "c", "d"] and final.current_step_id == "d"
     assert final.memory_snapshot["d"] == {"value": "d<c<b<a<start"}
-    assert final.context["plan"]["steps"][3]["status"] == "completed"
+    assert final.plan_state.plan["steps"][3]["status"] == "completed"
 
 
 async def test_plan_resumes_after_a_crash_without_rerunning_accepted_steps(

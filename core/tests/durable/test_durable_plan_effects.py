@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from durable_helpers import RECEIPT, Crash, Payments
 
+from framework.durable import idempotency_key
+from framework.graph import ActionSpec, ActionType, ExecutionStatus, Plan, PlanStep
 from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.effects import idempotency_key
 from framework.graph.flexible_executor import FlexibleGraphExecutor
 from framework.graph.goal import Goal
-from framework.graph.plan import ActionSpec, ActionType, ExecutionStatus, Plan, PlanStep
 from framework.graph.step_context import StepContext
 from framework.graph.worker_node import WorkerNode
 from framework.schemas.effect import EffectStatus

@@ -8,8 +8,8 @@ import pytest
 from durable_helpers import GOAL, TOKENS_PER_NODE, Crash, NodeLog, chain, comparable, executor_for
 
 from framework.errors import GraphChangedError, GraphValidationError, RunConflictError
+from framework.graph import EdgeSpec, GraphSpec
 from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.edge import EdgeSpec, GraphSpec
 from framework.graph.node import NodeResult, NodeSpec
 from framework.schemas.run import RunStatus
 from framework.storage.backend import StorageBackend

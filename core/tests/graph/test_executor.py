@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from framework.errors import GraphValidationError
-from framework.graph.edge import EdgeCondition, EdgeSpec, GraphSpec
+from framework.graph import EdgeCondition, EdgeSpec, GraphSpec
 from framework.graph.executor import ExecutionResult, GraphExecutor, RetryPolicy
 from framework.graph.goal import Goal
 from framework.graph.node import NodeContext, NodeResult, NodeSpec, NodeType

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import pytest
 
 from framework.errors import GraphValidationError
-from framework.graph.edge import EdgeSpec, GraphSpec
+from framework.graph import EdgeSpec, GraphSpec
 from framework.graph.executor import (
     ExecutionResult,
     GraphExecutor,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from framework.graph.memory import SharedMemory
 from framework.graph.node import FunctionNode, NodeContext, NodeResult, NodeSpec
+from framework.graph.shared_memory import SharedMemory
 
 
 def context(inputs: dict[str, Any], output_keys: list[str] | None = None) -> NodeContext:

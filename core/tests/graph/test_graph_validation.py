@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from framework.graph.edge import EdgeCondition, EdgeSpec, GraphSpec
+from framework.graph import EdgeCondition, EdgeSpec, GraphSpec
 from framework.graph.node import NodeSpec, NodeType
 
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from framework.graph.llm_nodes import LLMNode, RouterNode
-from framework.graph.memory import SharedMemory
 from framework.graph.node import NodeContext, NodeResult, NodeSpec, NodeType
+from framework.graph.shared_memory import SharedMemory
 from framework.llm import LLMCall, LLMResponse, MockLLMProvider, Role, Tool, ToolCall, ToolResult
 
 

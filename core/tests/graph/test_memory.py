@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from framework.errors import MemoryAccessError
-from framework.graph.memory import SharedMemory
+from framework.graph.shared_memory import SharedMemory
 
 
 def test_unrestricted_memory_reads_writes_and_defaults() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from framework.graph import ActionSpec, ActionType, Plan, PlanStep
 from framework.graph.goal import Goal
-from framework.graph.plan import ActionSpec, ActionType, Plan, PlanStep
 
 
 class FakeRuntime:

@@ -9,24 +9,25 @@ import anyio
 import pytest
 
 from framework.errors import GraphValidationError, PlanExecutionError
-from framework.graph.edge import EdgeSpec, GraphSpec
-from framework.graph.flexible_executor import ExecutorConfig, FlexibleGraphExecutor
-from framework.graph.goal import Goal
-from framework.graph.judge import HybridJudge
-from framework.graph.node import NodeSpec
-from framework.graph.plan import (
+from framework.graph import (
     ActionSpec,
     ActionType,
     ApprovalDecision,
     ApprovalRequest,
     ApprovalResult,
+    EdgeSpec,
     EvaluationRule,
     ExecutionStatus,
+    GraphSpec,
     JudgmentAction,
     Plan,
     PlanStep,
     StepStatus,
 )
+from framework.graph.flexible_executor import ExecutorConfig, FlexibleGraphExecutor
+from framework.graph.goal import Goal
+from framework.graph.judge import HybridJudge
+from framework.graph.node import NodeSpec
 from framework.llm import LLMResponse, MockLLMProvider
 
 StepFactory = Callable[..., PlanStep]

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from framework.errors import ExpressionError
+from framework.graph import EvaluationRule, JudgmentAction, PlanStep
 from framework.graph.goal import Goal
 from framework.graph.judge import HybridJudge
-from framework.graph.plan import EvaluationRule, JudgmentAction, PlanStep
 from framework.graph.worker_node import StepExecutionResult, is_transient_error
 from framework.llm import LLMResponse, MockLLMProvider
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from framework.errors import GraphValidationError
-from framework.graph.plan import (
+from framework.graph import (
     ActionType,
     ApprovalDecision,
     ApprovalResult,
@@ -17,8 +17,8 @@ from framework.graph.plan import (
     JudgmentAction,
     Plan,
     StepStatus,
-    parse_reference,
 )
+from framework.graph.plan import parse_reference
 
 
 def _step(step_id: str, *deps: str, **extra: object) -> dict[str, object]:

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from framework.errors import PlanExecutionError
-from framework.graph.edge import EdgeSpec, GraphSpec
+from framework.graph import ActionSpec, ActionType, EdgeSpec, GraphSpec, PlanStep
 from framework.graph.goal import Goal
 from framework.graph.node import NodeSpec
-from framework.graph.plan import ActionSpec, ActionType, PlanStep
 from framework.graph.worker_node import WorkerNode, render_template, resolve_references
 from framework.llm import LLMResponse, MockLLMProvider, Tool, ToolCall, ToolResult
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from framework.graph.edge import EdgeSpec, GraphSpec
+from framework.graph import (
+    ActionSpec,
+    ActionType,
+    EdgeSpec,
+    ExecutionStatus,
+    GraphSpec,
+    Plan,
+    PlanStep,
+)
 from framework.graph.executor import GraphExecutor
 from framework.graph.flexible_executor import FlexibleGraphExecutor
 from framework.graph.goal import Goal
 from framework.graph.node import NodeSpec
-from framework.graph.plan import ActionSpec, ActionType, ExecutionStatus, Plan, PlanStep
 from framework.runtime import Runtime
 from framework.schemas.run import RunStatus
 

@@ -6,7 +6,12 @@ import pytest
 from storage_harness import Harness
 from storage_helpers import assert_exact, every_type_memory, full_checkpoint, make_checkpoint
 
-from framework.errors import CheckpointEncodeError, CheckpointTooLargeError, StorageError
+from framework.errors import (
+    CheckpointEncodeError,
+    CheckpointTooLargeError,
+    InvalidArgumentError,
+    StorageError,
+)
 from framework.schemas.checkpoint import CheckpointKind, ExecutorType
 from framework.storage import FileStorage, MemoryStorage, SQLiteStorage
 from framework.storage.backend import StorageBackend
@@ -193,6 +198,6 @@ async def test_the_lower_of_backend_and_per_save_limit_applies(factory, tmp_path
 
 @pytest.mark.parametrize("bad", [0, -5, 1.5, "10"])
 def test_a_bad_max_bytes_is_refused(storage: StorageBackend, bad):
-    with pytest.raises(StorageError, match="max_bytes"):
+    with pytest.raises(InvalidArgumentError, match="max_bytes"):
         storage.save_checkpoint(make_checkpoint("run-1", 0), max_bytes=bad)
     assert storage.latest_seq("run-1") == -1

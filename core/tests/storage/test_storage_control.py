@@ -8,7 +8,7 @@ import sys
 import pytest
 from storage_harness import Harness
 
-from framework.errors import InvalidIdError, StorageError
+from framework.errors import InvalidArgumentError, InvalidIdError, RunNotFoundError
 from framework.schemas.checkpoint import utc_now
 from framework.schemas.control import ControlAction, ControlSignal
 from framework.schemas.run import RunRecord
@@ -84,14 +84,14 @@ def test_clearing_only_a_signal_that_was_replaced_keeps_the_new_one(
 
 
 def test_requesting_control_of_a_missing_run_fails(storage: StorageBackend):
-    with pytest.raises(StorageError, match="run 'missing' does not exist"):
+    with pytest.raises(RunNotFoundError, match="run 'missing' does not exist"):
         storage.request_control("missing", CANCEL)
     assert storage.get_control("missing") is None
 
 
 @pytest.mark.parametrize(("action", "reason"), [("stop", ""), (PAUSE, 42)])
 def test_bad_requests_are_refused(storage: StorageBackend, run_id: str, action, reason):
-    with pytest.raises(StorageError):
+    with pytest.raises(InvalidArgumentError):
         storage.request_control(run_id, action, reason)
     assert storage.get_control(run_id) is None
 

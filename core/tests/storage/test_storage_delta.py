@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework.errors import CorruptCheckpointError
-from framework.storage.delta import apply_delta, diff
+from framework.storage._engine.delta import apply_delta, diff
 
 
 def _bytes(tree) -> bytes:

@@ -11,7 +11,13 @@ import pytest
 from storage_harness import Harness
 from storage_helpers import Author, assert_exact, every_type_memory
 
-from framework.errors import CheckpointEncodeError, InvalidIdError, StorageError
+from framework.errors import (
+    CheckpointEncodeError,
+    InvalidArgumentError,
+    InvalidIdError,
+    RunNotFoundError,
+    StorageError,
+)
 from framework.schemas.checkpoint import CheckpointConfig, InDoubtPolicy, utc_now
 from framework.schemas.control import ControlAction, ControlSignal
 from framework.schemas.effect import EffectRecord, EffectStatus
@@ -177,7 +183,7 @@ def test_effects_of_runs_are_separate(storage: StorageBackend, run_id: str):
 
 
 def test_starting_an_effect_of_a_missing_run_fails(storage: StorageBackend):
-    with pytest.raises(StorageError, match="run 'missing' does not exist"):
+    with pytest.raises(RunNotFoundError, match="run 'missing' does not exist"):
         storage.start_effect("missing", "n", "n:x", "idem")
 
 
@@ -195,9 +201,9 @@ def test_effect_keys_are_ids_of_up_to_300_characters(storage: StorageBackend, ru
             storage.start_effect(run_id, "n", bad, "idem")
     with pytest.raises(InvalidIdError, match="node id"):
         storage.start_effect(run_id, "../n", "n:x", "idem")
-    with pytest.raises(StorageError, match="idempotency key"):
+    with pytest.raises(InvalidArgumentError, match="idempotency key"):
         storage.start_effect(run_id, "n", "n:x", "")
-    with pytest.raises(StorageError, match="text"):
+    with pytest.raises(InvalidArgumentError, match="text"):
         storage.fail_effect(run_id, long_key, ValueError("not text"))
 
 

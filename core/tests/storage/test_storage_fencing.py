@@ -13,7 +13,7 @@ import pytest
 from storage_harness import Harness
 from storage_helpers import make_checkpoint
 
-from framework.errors import FencedOutError, LeaseHeldError, StorageError
+from framework.errors import FencedOutError, InvalidArgumentError, LeaseHeldError
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.backend import StorageBackend
@@ -82,7 +82,7 @@ def test_a_fenced_update_with_a_stale_token_changes_nothing(storage: StorageBack
 
 
 def test_a_fencing_token_must_be_an_int(storage: StorageBackend, run_id: str):
-    with pytest.raises(StorageError, match="fencing token is an int"):
+    with pytest.raises(InvalidArgumentError, match="fencing token is an int"):
         storage.save_checkpoint(make_checkpoint(run_id, 0), fencing_token="1")
     assert storage.list_checkpoints(run_id) == []
 

@@ -7,7 +7,7 @@ import sqlite3
 from storage_harness import Harness, SQLiteHarness
 from storage_helpers import make_checkpoint
 
-from framework.storage.chains import MAX_CHAIN
+from framework.storage._engine.chains import MAX_CHAIN
 
 SAVES = 1000
 

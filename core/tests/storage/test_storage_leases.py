@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 from storage_harness import Harness
 
-from framework.errors import FencedOutError, LeaseHeldError, StorageError
+from framework.errors import (
+    FencedOutError,
+    InvalidArgumentError,
+    LeaseHeldError,
+    RunNotFoundError,
+)
 from framework.schemas.checkpoint import utc_now
 from framework.schemas.lease import Lease, make_owner_id, owner_is_alive, this_host
 from framework.schemas.run import RunRecord
@@ -170,20 +175,20 @@ def test_releasing_the_lease_of_a_deleted_run_is_a_no_op(storage: StorageBackend
 
 
 def test_claiming_a_missing_run_fails(storage: StorageBackend):
-    with pytest.raises(StorageError, match="does not exist"):
+    with pytest.raises(RunNotFoundError, match="does not exist"):
         storage.claim_run("missing", make_owner_id())
 
 
 @pytest.mark.parametrize("ttl", [0, -1, math.nan, math.inf, True, "30"])
 def test_a_bad_ttl_is_refused(storage: StorageBackend, run_id: str, ttl):
-    with pytest.raises(StorageError, match="ttl_seconds"):
+    with pytest.raises(InvalidArgumentError, match="ttl_seconds"):
         storage.claim_run(run_id, make_owner_id(), ttl_seconds=ttl)
     assert storage.get_run(run_id).fencing_token == 0
 
 
 @pytest.mark.parametrize("owner", ["", None, "x" * 301])
 def test_a_bad_owner_id_is_refused(storage: StorageBackend, run_id: str, owner):
-    with pytest.raises(StorageError, match="owner id"):
+    with pytest.raises(InvalidArgumentError, match="owner id"):
         storage.claim_run(run_id, owner)
 
 
@@ -192,7 +197,7 @@ def test_update_run_cannot_change_lease_fields(storage: StorageBackend, run_id: 
     storage.claim_run(run_id, make_owner_id())
     before = storage.get_run(run_id)
 
-    with pytest.raises(StorageError, match="claim_run"):
+    with pytest.raises(InvalidArgumentError, match="claim_run"):
         storage.update_run(run_id, **{field: None})
     assert storage.get_run(run_id) == before
 

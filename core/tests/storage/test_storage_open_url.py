@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from storage_helpers import make_checkpoint
 
-from framework.errors import CheckpointTooLargeError, StorageError
+from framework.errors import CheckpointTooLargeError, InvalidArgumentError
 from framework.storage import FileStorage, MemoryStorage, SQLiteStorage, open_storage
 
 
@@ -99,5 +99,5 @@ def test_options_reach_the_backend(tmp_path: Path):
     ],
 )
 def test_bad_urls_raise_clear_errors(url: str, message: str):
-    with pytest.raises(StorageError, match=message):
+    with pytest.raises(InvalidArgumentError, match=message):
         open_storage(url)

@@ -6,7 +6,7 @@ import pytest
 from storage_harness import Harness
 from storage_helpers import make_checkpoint
 
-from framework.errors import StorageError
+from framework.errors import InvalidArgumentError
 from framework.storage.backend import StorageBackend
 
 
@@ -93,5 +93,5 @@ def test_records_no_remaining_checkpoint_needs_are_deleted(harness: Harness):
 
 
 def test_prune_with_a_negative_keep_is_refused(storage: StorageBackend):
-    with pytest.raises(StorageError, match="keep"):
+    with pytest.raises(InvalidArgumentError, match="keep"):
         storage.prune_checkpoints("run-1", -1)

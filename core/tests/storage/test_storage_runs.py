@@ -8,7 +8,7 @@ import pytest
 from storage_harness import Harness
 from storage_helpers import Author, make_checkpoint
 
-from framework.errors import StorageError
+from framework.errors import InvalidArgumentError, RunExistsError, RunNotFoundError
 from framework.schemas.control import ControlAction
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord, RunStatus, RunTotals
@@ -44,7 +44,7 @@ def test_created_run_reads_back_exactly_from_a_fresh_instance(harness: Harness):
 def test_creating_an_existing_run_fails(storage: StorageBackend):
     storage.create_run(_run("run-1", 0, agent_id="first"))
 
-    with pytest.raises(StorageError, match="run 'run-1' already exists"):
+    with pytest.raises(RunExistsError, match="run 'run-1' already exists"):
         storage.create_run(_run("run-1", 1, agent_id="second"))
     assert storage.get_run("run-1").agent_id == "first"
 
@@ -72,9 +72,9 @@ def test_list_runs_is_newest_first_and_filters(storage: StorageBackend):
 
 
 def test_list_runs_refuses_bad_filters(storage: StorageBackend):
-    with pytest.raises(StorageError, match="unknown run status"):
+    with pytest.raises(InvalidArgumentError, match="invalid run filter status"):
         storage.list_runs(status="sleeping")
-    with pytest.raises(StorageError, match="limit"):
+    with pytest.raises(InvalidArgumentError, match="limit"):
         storage.list_runs(limit=-1)
 
 
@@ -115,13 +115,13 @@ def test_update_can_set_updated_at_explicitly(storage: StorageBackend):
 def test_invalid_updates_are_refused_and_change_nothing(storage: StorageBackend, changes, message):
     created = storage.create_run(_run("run-1", 0))
 
-    with pytest.raises(StorageError, match=message):
+    with pytest.raises(InvalidArgumentError, match=message):
         storage.update_run("run-1", **changes)
     assert storage.get_run("run-1") == created
 
 
 def test_updating_a_missing_run_fails(storage: StorageBackend):
-    with pytest.raises(StorageError, match="does not exist"):
+    with pytest.raises(RunNotFoundError, match="does not exist"):
         storage.update_run("missing", status=RunStatus.FAILED)
 
 

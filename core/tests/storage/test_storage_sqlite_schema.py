@@ -14,7 +14,7 @@ from framework.schemas.control import ControlAction
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
 from framework.storage import SQLiteStorage, codec
-from framework.storage.sqlite_backend import SCHEMA_VERSION
+from framework.storage.sqlite import SCHEMA_VERSION
 
 
 def _query(path: Path, sql: str) -> list[tuple[object, ...]]:

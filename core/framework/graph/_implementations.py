@@ -1,0 +1,84 @@
+"""What carries out each node of a graph: registered implementations, functions, built-ins.
+
+The graph executor asks :class:`NodeImplementations` for the implementation of a node and
+for every problem that keeps a graph's nodes from running, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from framework.errors import GraphValidationError
+from framework.graph.expressions import check_expression
+from framework.graph.llm_nodes import LLMNode, RouterNode
+from framework.graph.node import FunctionNode, NodeProtocol, NodeSpec, NodeType
+
+if TYPE_CHECKING:
+    from framework.llm.provider import LLMProvider
+
+
+_LLM_TYPES = (NodeType.LLM_GENERATE, NodeType.LLM_TOOL_USE)
+
+
+class NodeImplementations:
+    """Implementations registered per node id, and functions per node id or function name.
+
+    A node registered with :meth:`register_node` runs that implementation. Otherwise a
+    router runs :class:`RouterNode` (with its function, if one is registered), an LLM node
+    :class:`LLMNode`, and a function node its function: the one registered under its id,
+    else under its ``spec.function`` name.
+    """
+
+    def __init__(self, nodes: Mapping[str, NodeProtocol] | None = None) -> None:
+        self._nodes: dict[str, NodeProtocol] = dict(nodes or {})
+        self._functions: dict[str, Callable[..., Any]] = {}
+
+    def register_function(self, key: str, func: Callable[..., Any]) -> None:
+        if not callable(func):
+            raise TypeError(f"register_function({key!r}, ...) needs a callable")
+        self._functions[key] = func
+
+    def register_node(self, node_id: str, impl: NodeProtocol) -> None:
+        self._nodes[node_id] = impl
+
+    def for_node(self, spec: NodeSpec) -> NodeProtocol:
+        """The implementation that carries out ``spec``."""
+        if spec.id in self._nodes:
+            return self._nodes[spec.id]
+        if spec.node_type is NodeType.ROUTER:
+            return RouterNode(self.function_for(spec))
+        if spec.node_type in _LLM_TYPES:
+            return LLMNode()
+        func = self.function_for(spec)
+        if func is None:
+            raise GraphValidationError([f"function node '{spec.id}' has no function"])
+        return FunctionNode(func)
+
+    def function_for(self, spec: NodeSpec) -> Callable[..., Any] | None:
+        if spec.id in self._functions:
+            return self._functions[spec.id]
+        return self._functions.get(spec.function) if spec.function else None
+
+    def problems(self, node: NodeSpec, llm: LLMProvider | None) -> list[str]:
+        """What keeps ``node`` from running with these implementations and ``llm``."""
+        if node.id in self._nodes:
+            return []
+        if node.node_type is NodeType.FUNCTION and self.function_for(node) is None:
+            names = f"'{node.id}'" + (f" or '{node.function}'" if node.function else "")
+            return [f"function node '{node.id}' has no function; register one as {names}"]
+        if node.node_type in _LLM_TYPES and llm is None:
+            return [f"{node.node_type} node '{node.id}' needs an LLM; pass llm=..."]
+        if node.node_type is not NodeType.ROUTER:
+            return []
+        if node.function and self.function_for(node) is None:
+            return [f"router node '{node.id}' function '{node.function}' is not registered"]
+        if node.system_prompt and self.function_for(node) is None and llm is None:
+            # Without an LLM the router falls back to its labels as expressions.
+            return [
+                f"router node '{node.id}' has a system_prompt but no LLM is configured, "
+                f"and its route {problem}"
+                for label in node.routes
+                if label != "default" and (problem := check_expression(label))
+            ]
+        return []

@@ -1,0 +1,325 @@
+"""The state of a graph run at a node boundary, the result of a run, and what a graph
+checkpoint holds.
+
+:class:`RunState` is what the executor keeps between nodes and what a checkpoint stores.
+It converts to and from the *session state* dict that a paused :class:`ExecutionResult`
+hands back to the caller, so a run can be continued later (in another process) exactly
+where it stopped. :class:`NodeOutcome` is what one node visit produced.
+:class:`GraphAdapter` tells :func:`~framework.durable.run_durably` how a graph run starts,
+resumes from a checkpoint and becomes one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from framework.durable import RunObserver
+from framework.errors import GraphValidationError
+from framework.graph._transitions import Transition
+from framework.graph.node import NodeResult
+from framework.graph.spec import GraphSpec
+from framework.schemas.checkpoint import Checkpoint, ExecutorType
+from framework.schemas.run import RunStatus
+
+__all__ = ["SESSION_STATE_KEYS", "ExecutionResult", "GraphAdapter", "NodeOutcome", "RunState"]
+
+SESSION_STATE_KEYS = (
+    "run_id",
+    "memory",
+    "paused_at",
+    "resume_from",
+    "execution_path",
+    "pending_input",
+    "visit_counts",
+    "retry_counts",
+    "steps_executed",
+    "total_tokens",
+    "total_cost",
+    "total_latency_ms",
+)
+
+
+class RunState(BaseModel):
+    """A run between two nodes.
+
+    - ``current_node``: the node that runs next (``None`` once the run has nothing left to
+      run); ``pending_input`` is what that node receives from the edge that led to it.
+    - ``execution_path``: the nodes that completed, in order; ``visit_counts``: how many
+      times each node was executed (whatever the outcome); ``retry_counts``: retries used
+      per node over the whole run.
+    - ``paused_at``: where the run paused, if it did (the pause node that completed, or the
+      node that waits for input); ``None`` while running.
+    - totals: steps executed and the tokens, cost and latency of every node attempt.
+    """
+
+    run_id: str = ""
+    memory: dict[str, Any] = Field(default_factory=dict)
+    current_node: str | None = None
+    paused_at: str | None = None
+    pending_input: dict[str, Any] = Field(default_factory=dict)
+    execution_path: list[str] = Field(default_factory=list)
+    visit_counts: dict[str, int] = Field(default_factory=dict)
+    retry_counts: dict[str, int] = Field(default_factory=dict)
+    steps_executed: int = Field(default=0, ge=0)
+    total_tokens: int = Field(default=0, ge=0)
+    total_cost: float = Field(default=0.0, ge=0)
+    total_latency_ms: int = Field(default=0, ge=0)
+
+    def to_session_state(self) -> dict[str, Any]:
+        """This state as a session-state dict (keys :data:`SESSION_STATE_KEYS`).
+
+        Containers are copied one level deep, so later runs do not change a handed-out
+        session state; memory values themselves are shared, not deep-copied.
+        """
+        return {
+            "run_id": self.run_id,
+            "memory": dict(self.memory),
+            "paused_at": self.paused_at,
+            "resume_from": self.current_node,
+            "execution_path": list(self.execution_path),
+            "pending_input": dict(self.pending_input),
+            "visit_counts": dict(self.visit_counts),
+            "retry_counts": dict(self.retry_counts),
+            "steps_executed": self.steps_executed,
+            "total_tokens": self.total_tokens,
+            "total_cost": self.total_cost,
+            "total_latency_ms": self.total_latency_ms,
+        }
+
+    @classmethod
+    def from_session_state(cls, session_state: Mapping[str, Any]) -> RunState:
+        """Rebuild a state from a session-state dict.
+
+        Every key is optional: a dict holding only ``memory``, ``paused_at``,
+        ``resume_from`` and ``execution_path`` resumes with zero counters and totals, and
+        without ``resume_from`` the run starts at the graph's entry node. Unknown keys are
+        ignored. Raises :class:`GraphValidationError` (subject ``session state``) naming
+        every malformed key.
+        """
+        if not isinstance(session_state, Mapping):
+            raise GraphValidationError(
+                [f"expected a dict, got {type(session_state).__name__}"], subject="session state"
+            )
+        values = {
+            key: session_state[key]
+            for key in SESSION_STATE_KEYS
+            if key != "resume_from" and session_state.get(key) is not None
+        }
+        values["current_node"] = session_state.get("resume_from")
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = [f"{_session_key(error['loc'])}: {error['msg']}" for error in exc.errors()]
+            raise GraphValidationError(problems, subject="session state") from None
+
+    @classmethod
+    def starting(
+        cls,
+        graph: GraphSpec,
+        input_data: Mapping[str, Any],
+        session_state: Mapping[str, Any] | None,
+    ) -> tuple[RunState, str | None]:
+        """The state a run of ``graph`` starts (or continues) in, and where it resumed.
+
+        From ``session_state`` (or nothing: the entry node) with ``input_data`` merged into
+        memory; the second value is the node a session state resumes at, else ``None``.
+        """
+        state = cls.from_session_state(session_state or {})
+        resumed_at = state.current_node if session_state is not None else None
+        state.current_node = state.current_node or graph.entry_node
+        state.paused_at = None
+        if graph.get_node(state.current_node) is None:
+            problem = f"resume_from '{state.current_node}' is not a node of graph '{graph.id}'"
+            raise GraphValidationError([problem], subject="session state")
+        state.memory.update(input_data)
+        return state, resumed_at
+
+    @property
+    def last_node(self) -> str | None:
+        """The node completed last, if any."""
+        return self.execution_path[-1] if self.execution_path else None
+
+    def to_checkpoint(self, last_node: str | None = None) -> Checkpoint:
+        """This state as an unnumbered graph checkpoint taken after ``last_node``.
+
+        The checkpoint manager gives it its seq and id when it is committed. Containers
+        are copied, so the running executor's later changes do not reach it.
+        """
+        return Checkpoint(
+            id="unnumbered",
+            run_id=self.run_id,
+            executor_type=ExecutorType.GRAPH,
+            current_node_id=last_node,
+            next_node_id=self.current_node,
+            pending_input=dict(self.pending_input),
+            memory_snapshot=dict(self.memory),
+            execution_path=list(self.execution_path),
+            step_number=self.steps_executed,
+            visit_counts=dict(self.visit_counts),
+            retry_counts=dict(self.retry_counts),
+            total_tokens=self.total_tokens,
+            total_cost=self.total_cost,
+            total_latency_ms=self.total_latency_ms,
+        )
+
+    @classmethod
+    def from_checkpoint(cls, cp: Checkpoint) -> RunState:
+        """The state a graph checkpoint was taken in; the run continues at its next node."""
+        return cls(
+            run_id=cp.run_id,
+            memory=dict(cp.memory_snapshot),
+            current_node=cp.next_node_id,
+            pending_input=dict(cp.pending_input),
+            execution_path=list(cp.execution_path),
+            visit_counts=dict(cp.visit_counts),
+            retry_counts=dict(cp.retry_counts),
+            steps_executed=cp.step_number,
+            total_tokens=cp.total_tokens,
+            total_cost=cp.total_cost,
+            total_latency_ms=cp.total_latency_ms,
+        )
+
+
+def _session_key(loc: tuple[int | str, ...]) -> str:
+    """The session-state key path of a validation error location."""
+    parts = ["resume_from" if part == "current_node" else str(part) for part in loc]
+    return ".".join(parts) or "value"
+
+
+@dataclass
+class NodeOutcome:
+    """One node visit: its final result (totals over all attempts) and where the run goes."""
+
+    node_id: str
+    result: NodeResult
+    attempts: int = 1
+    transition: Transition = field(default_factory=Transition)
+    checkpoint_requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ExecutionResult(BaseModel):
+    """The result of one ``GraphExecutor.execute`` call.
+
+    A paused run has ``success=True``, ``paused_at`` set (with ``pause_reason``) and a
+    ``session_state`` to pass back to ``execute`` to continue; completed and failed runs
+    have ``session_state=None``. A failed run always has ``success=False`` and ``error``;
+    so has a cancelled one. ``output`` is the final shared memory; ``path`` lists completed
+    nodes in order. ``run_status`` is the run's status after this call (completed, paused,
+    failed or cancelled), as its stored record says when the run is checkpointed.
+    """
+
+    success: bool
+    output: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    steps_executed: int = 0
+    total_tokens: int = 0
+    total_cost: float = 0.0
+    total_latency_ms: int = 0
+    path: list[str] = Field(default_factory=list)
+    paused_at: str | None = None
+    pause_reason: str | None = None
+    session_state: dict[str, Any] | None = None
+    run_id: str = ""
+    node_visit_counts: dict[str, int] = Field(default_factory=dict)
+    run_status: RunStatus | None = None
+
+    @classmethod
+    def completed(cls, state: RunState) -> ExecutionResult:
+        return cls(success=True, run_status=RunStatus.COMPLETED, **_summary(state))
+
+    @classmethod
+    def failed(cls, state: RunState, error: str) -> ExecutionResult:
+        return cls(success=False, error=error, run_status=RunStatus.FAILED, **_summary(state))
+
+    @classmethod
+    def cancelled(cls, state: RunState, reason: str) -> ExecutionResult:
+        """The run was cancelled between nodes, before ``state.current_node`` ran."""
+        return cls(
+            success=False,
+            error=f"run cancelled: {reason}",
+            run_status=RunStatus.CANCELLED,
+            **_summary(state),
+        )
+
+    @classmethod
+    def paused(cls, state: RunState, paused_at: str, reason: str) -> ExecutionResult:
+        """Pause ``state`` at ``paused_at``; it resumes at ``state.current_node``."""
+        state.paused_at = paused_at
+        return cls(
+            success=True,
+            run_status=RunStatus.PAUSED,
+            paused_at=paused_at,
+            pause_reason=reason,
+            session_state=state.to_session_state(),
+            **_summary(state),
+        )
+
+
+def _summary(state: RunState) -> dict[str, Any]:
+    return {
+        "output": dict(state.memory),
+        "steps_executed": state.steps_executed,
+        "total_tokens": state.total_tokens,
+        "total_cost": state.total_cost,
+        "total_latency_ms": state.total_latency_ms,
+        "path": list(state.execution_path),
+        "run_id": state.run_id,
+        "node_visit_counts": dict(state.visit_counts),
+    }
+
+
+class GraphAdapter:
+    """What a graph checkpoint holds, for :func:`~framework.durable.run_durably`.
+
+    A run with no checkpoint starts from ``session_state`` (or the entry node) with the
+    input and then ``resume_input`` merged into memory; one with a checkpoint continues
+    from it, with ``resume_input`` merged into memory (it answers a human_input node
+    waiting for it) — ``session_state`` must then be ``None``: the stored state is the
+    truth. After :meth:`start` or :meth:`resume`, ``human_input`` is what the walk offers
+    a human_input node and ``resumed_at`` the node a session state or checkpoint resumed at.
+    Built before anything is stored, so a malformed session state fails first.
+    """
+
+    def __init__(
+        self,
+        graph: GraphSpec,
+        session_state: Mapping[str, Any] | None,
+        resume_input: Mapping[str, Any] | None,
+    ) -> None:
+        self.graph = graph
+        self.session_state = session_state
+        self.resume_input = dict(resume_input or {})
+        self.human_input: dict[str, Any] = {}
+        self.resumed_at: str | None = None
+        RunState.starting(graph, {}, session_state)
+
+    def start(self, input_data: dict[str, Any], run: RunObserver[RunState]) -> RunState:
+        self.human_input = {**input_data, **self.resume_input}
+        state, self.resumed_at = RunState.starting(self.graph, self.human_input, self.session_state)
+        state.run_id = run.run_id or state.run_id
+        return state
+
+    def resume(self, checkpoint: Checkpoint, run: RunObserver[RunState]) -> RunState:
+        if self.session_state is not None:
+            raise GraphValidationError(
+                [
+                    f"run {checkpoint.run_id!r} continues from its stored checkpoint; pass "
+                    "run_id without session_state"
+                ],
+                subject="session state",
+            )
+        state = RunState.from_checkpoint(checkpoint)
+        self.resumed_at = state.current_node
+        self.human_input = dict(self.resume_input)
+        state.memory.update(self.human_input)
+        return state
+
+    def finished(self, checkpoint: Checkpoint) -> ExecutionResult:
+        return ExecutionResult.completed(RunState.from_checkpoint(checkpoint))
+
+    def snapshot(self, state: RunState, after: str | None) -> Checkpoint:
+        return state.to_checkpoint(after)

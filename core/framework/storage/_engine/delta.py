@@ -1,0 +1,106 @@
+"""Deltas between two encoded JSON trees: what changed, in a form that is cheap to store.
+
+A delta is itself a JSON tree, one of three operations:
+
+- ``{"=": value}`` — replace the whole value;
+- ``{"+": [items]}`` — the old value is a list and the new one is it plus ``items``;
+- ``{"~": {key: delta, ...}, "-": [keys]}`` — the old and new values are dicts; each key in
+  ``"~"`` was added or changed (its own delta), each key in ``"-"`` was removed, every other
+  key is unchanged.
+
+Trees come from :func:`framework.storage.codec.encode`, so every value is a dict with str
+keys, a list or a JSON scalar; a codec type tag is just another dict key here, which keeps
+this module independent of what the tags mean. :func:`apply_delta` never mutates its input:
+callers keep the previous tree (a backend's write cache) while building the next one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from framework.errors import CorruptCheckpointError
+
+# Below this depth a changed dict is replaced whole: deep trees stay correct, just less compact.
+_MAX_DEPTH = 32
+
+
+def diff(old: Any, new: Any) -> dict[str, Any] | None:
+    """The delta that turns ``old`` into ``new``, or ``None`` if they are equal."""
+    return _diff(old, new, 0)
+
+
+def _diff(old: Any, new: Any, depth: int) -> dict[str, Any] | None:
+    if _same(old, new):
+        return None
+    if type(old) is dict and type(new) is dict and depth < _MAX_DEPTH:
+        changed: dict[str, Any] = {}
+        for key, value in new.items():
+            if key not in old:
+                changed[key] = {"=": value}
+                continue
+            sub = _diff(old[key], value, depth + 1)
+            if sub is not None:
+                changed[key] = sub
+        removed = [key for key in old if key not in new]
+        delta: dict[str, Any] = {}
+        if changed:
+            delta["~"] = changed
+        if removed:
+            delta["-"] = removed
+        return delta
+    grew = type(old) is list and type(new) is list and len(new) > len(old)
+    if grew and _same(old, new[: len(old)]):
+        return {"+": new[len(old) :]}
+    return {"=": new}
+
+
+# Values of these types equal only values of the same type, so ``==`` on them is exact.
+_EXACT_TYPES = frozenset({str, type(None)})
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as stored JSON: Python's ``==`` also calls 1, 1.0 and True equal, JSON does not."""
+    if type(a) is not type(b) or a != b:
+        return False
+    # ``a == b`` holds; only numbers and booleans hidden inside can still differ in type.
+    if type(a) is list:
+        return _EXACT_TYPES.issuperset(map(type, a)) or all(map(_same, a, b))
+    if type(a) is dict:
+        return _EXACT_TYPES.issuperset(map(type, a.values())) or all(
+            _same(v, b[k]) for k, v in a.items()
+        )
+    if type(a) is float and a == 0.0:
+        return math.copysign(1.0, a) == math.copysign(1.0, b)
+    return True
+
+
+def apply_delta(old: Any, delta: Any) -> Any:
+    """Apply ``delta`` (from :func:`diff`) to ``old`` and return the new tree.
+
+    Raises :class:`CorruptCheckpointError` when the delta does not fit ``old`` — a record
+    chain that does not belong together is corruption, never something to guess around.
+    """
+    if type(delta) is not dict:
+        raise CorruptCheckpointError(f"malformed delta operation {type(delta).__name__}")
+    if "=" in delta and len(delta) == 1:
+        return delta["="]
+    if "+" in delta and len(delta) == 1:
+        if type(old) is not list or type(delta["+"]) is not list:
+            raise CorruptCheckpointError("an append delta applies only to a list")
+        return [*old, *delta["+"]]
+    if type(old) is not dict or not set(delta) <= {"~", "-"}:
+        raise CorruptCheckpointError("a dict delta applies only to a dict")
+    result = dict(old)
+    for key in delta.get("-", []):
+        if key not in result:
+            raise CorruptCheckpointError(f"a delta removes the missing key {key!r}")
+        del result[key]
+    for key, sub in delta.get("~", {}).items():
+        if key in result:
+            result[key] = apply_delta(result[key], sub)
+        elif type(sub) is dict and set(sub) == {"="}:
+            result[key] = sub["="]
+        else:
+            raise CorruptCheckpointError(f"a delta changes the missing key {key!r}")
+    return result

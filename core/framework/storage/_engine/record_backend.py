@@ -1,0 +1,369 @@
+"""The whole storage contract over the primitives, for every backend that stores records.
+
+:class:`RecordBackend` implements :class:`~framework.storage.backend.StorageBackend` on top
+of the primitive operations of :class:`~.primitives.RecordPrimitives` (store a record with
+its index entry, read a record body, list index entries, retire records, the run-record,
+control and effect equivalents, and the write guard), so the memory, file and SQLite
+backends only say *where* bytes go, never *what* they mean. Checkpoints are implemented
+here; runs, leases, control signals and effects are functions over the primitives
+(:mod:`.run_rows`, :mod:`.leasing`, :mod:`.signals`, :mod:`.effect_rows`) that this class
+only wires in. Its methods are synchronous; each async twin runs its method in a worker
+thread (:func:`~framework.storage.twins.thread_twin`).
+
+Every write of a run holds the run's write guard, so a fenced save or update checks the
+run's fencing token and writes in one atomic step, between processes too.
+
+Saving encodes the checkpoint's state tree and stores, against the run's previous record,
+either a delta (:mod:`.delta`) or a full snapshot. A full one is written
+for the first checkpoint, when a chain would exceed ``MAX_CHAIN`` records, or when the
+delta bytes since the last full reach ``FULL_RATIO`` times that full's bytes (see
+:mod:`.chains`) — so a load never walks far and stored bytes stay
+proportional to what changed, not to history.
+The last saved tree of recently written runs is kept in memory, so a save reads no record
+bodies; the cache is trusted only while the run's newest stored record is the one it
+describes (another writer or a prune invalidates it) and is dropped when a load or verify
+finds the run corrupt. Without a cache (a new process) the next record is built on the
+newest record that loads intact, so a corrupt record is never extended; bytes that rot
+under a running writer make the checkpoints built on them fail their load instead, until
+the next full snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import OrderedDict
+from typing import Any, Unpack
+
+from framework.errors import CorruptCheckpointError, InvalidArgumentError, StorageError
+from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
+from framework.schemas.control import ControlAction, ControlSignal
+from framework.schemas.effect import EffectRecord
+from framework.schemas.ids import validate_checkpoint_id, validate_node_id, validate_run_id
+from framework.schemas.lease import Lease
+from framework.schemas.run import RunCriteria, RunFilter, RunRecord
+from framework.settings import DEFAULT_LEASE_TTL_SECONDS
+from framework.storage import codec
+from framework.storage._engine import effect_rows, leasing, run_rows, signals
+from framework.storage._engine.chains import Tip, chain_of, find_broken, plan_prune
+from framework.storage._engine.delta import apply_delta, diff
+from framework.storage._engine.primitives import RecordPrimitives
+from framework.storage._engine.record_format import (
+    IndexEntry,
+    RecordForm,
+    check_size,
+    decode_state,
+    encode_state,
+    open_payload,
+    seal_payload,
+)
+from framework.storage.backend import CorruptCheckpoint, StorageBackend
+from framework.storage.twins import thread_twin
+
+logger = logging.getLogger("framework.storage")
+
+_CACHED_RUNS = 16
+
+
+class CorruptCheckpointWarning(UserWarning):
+    """A corrupt checkpoint was skipped in favour of an older valid one."""
+
+
+class RecordBackend(RecordPrimitives, StorageBackend):
+    """The storage contract over primitive record and run operations (see module docs)."""
+
+    def __init__(self, *, max_checkpoint_bytes: int | None = None) -> None:
+        super().__init__()
+        self.max_checkpoint_bytes = _limit(max_checkpoint_bytes, "max_checkpoint_bytes")
+        self._tips: OrderedDict[str, Tip] = OrderedDict()
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def save_checkpoint(
+        self, cp: Checkpoint, *, fencing_token: int | None = None, max_bytes: int | None = None
+    ) -> CheckpointMetadata:
+        _validate_checkpoint_ids(cp)
+        limits = [n for n in (self.max_checkpoint_bytes, _limit(max_bytes, "max_bytes")) if n]
+        tree = encode_state(cp)
+        state_bytes = len(codec.canonical_bytes(tree))
+        check_size(cp, tree, state_bytes, min(limits, default=None))
+        with self._writing(cp.run_id, create=True):
+            if fencing_token is not None:
+                self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
+            last = self._last_entry(cp.run_id)
+            cp = _numbered(cp, last)
+            metadata = cp.to_metadata(size_bytes=state_bytes)
+            tip = self._tip(cp.run_id, last)
+            if tip is None or tip.wants_full():
+                form, base_seq, prev_seq, payload = RecordForm.FULL, metadata.seq, None, tree
+            else:
+                form, base_seq, prev_seq = RecordForm.DELTA, tip.base_seq, tip.seq
+                payload = diff(tip.tree, tree) or {}
+            body, checksum = seal_payload(payload)
+            entry = IndexEntry(
+                seq=metadata.seq,
+                form=form,
+                base_seq=base_seq,
+                prev_seq=prev_seq,
+                checksum=checksum,
+                stored_bytes=len(body),
+                metadata=metadata,
+            )
+            self._append(cp.run_id, entry, body)
+            self._remember(
+                cp.run_id, Tip.of_chain([entry], tree) if tip is None else tip.extended(entry, tree)
+            )
+        return metadata
+
+    def load_checkpoint(self, run_id: str, checkpoint_id: str) -> Checkpoint | None:
+        validate_run_id(run_id)
+        validate_checkpoint_id(checkpoint_id)
+        with self._lock, self._snapshot():
+            entries = self._entries(run_id)
+            entry = next((e for e in entries if e.visible and e.metadata.id == checkpoint_id), None)
+            return None if entry is None else self._load(run_id, entries, entry)
+
+    def load_latest_checkpoint(self, run_id: str) -> Checkpoint | None:
+        validate_run_id(run_id)
+        with self._lock, self._snapshot():
+            entries = self._entries(run_id)
+            for entry in reversed([e for e in entries if e.visible]):
+                try:
+                    return self._load(run_id, entries, entry)
+                except CorruptCheckpointError as exc:
+                    message = f"{exc}; skipped it and loading the previous checkpoint instead"
+                    logger.warning(message)
+                    warnings.warn(message, CorruptCheckpointWarning, stacklevel=2)
+            return None
+
+    def list_checkpoints(self, run_id: str) -> list[CheckpointMetadata]:
+        validate_run_id(run_id)
+        with self._lock, self._snapshot():
+            return [e.metadata for e in self._entries(run_id) if e.visible]
+
+    def delete_checkpoints(self, run_id: str) -> int:
+        validate_run_id(run_id)
+        with self._writing(run_id):
+            count = sum(1 for e in self._entries(run_id) if e.visible)
+            self._drop_run_records(run_id)
+            self._tips.pop(run_id, None)
+            return count
+
+    def prune_checkpoints(self, run_id: str, keep: int) -> int:
+        validate_run_id(run_id)
+        if type(keep) is not int or keep < 0:
+            raise InvalidArgumentError(f"keep must be a non-negative int, not {keep!r}")
+        with self._writing(run_id):
+            removed, hide, drop = plan_prune(self._entries(run_id), keep)
+            if removed:
+                self._retire(run_id, hide, drop)
+                tip = self._tips.get(run_id)
+                if tip is not None and tip.seq in drop:
+                    del self._tips[run_id]
+            return removed
+
+    def verify(self, run_id: str) -> list[CorruptCheckpoint]:
+        validate_run_id(run_id)
+        with self._lock, self._snapshot():
+            entries = self._entries(run_id)
+            problems = find_broken(
+                entries, lambda entry: open_payload(self._read_body(run_id, entry), entry, run_id)
+            )
+            if problems:
+                self._tips.pop(run_id, None)
+            return [
+                CorruptCheckpoint(
+                    run_id=run_id, id=e.metadata.id, seq=e.seq, reason=problems[e.seq]
+                )
+                for e in entries
+                if e.visible and e.seq in problems
+            ]
+
+    def latest_seq(self, run_id: str) -> int:
+        validate_run_id(run_id)
+        with self._lock, self._snapshot():
+            last = self._last_entry(run_id)
+            return -1 if last is None else last.seq
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def create_run(self, record: RunRecord) -> RunRecord:
+        return run_rows.create(self, record)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return run_rows.get(self, run_id)
+
+    def list_runs(
+        self, where: RunFilter | None = None, /, **criteria: Unpack[RunCriteria]
+    ) -> list[RunRecord]:
+        return run_rows.select(self, where, criteria)
+
+    def update_run(
+        self, run_id: str, /, *, expect_fencing_token: int | None = None, **changes: Any
+    ) -> RunRecord:
+        return run_rows.update(self, run_id, expect_fencing_token, changes)
+
+    def delete_run(self, run_id: str) -> bool:
+        self._tips.pop(run_id, None)
+        return run_rows.delete(self, run_id)
+
+    # --- leases, control signals, effects -------------------------------------------------
+
+    def claim_run(
+        self, run_id: str, owner_id: str, *, ttl_seconds: float = DEFAULT_LEASE_TTL_SECONDS
+    ) -> Lease:
+        return leasing.claim(self, run_id, owner_id, ttl_seconds)
+
+    def renew_lease(self, lease: Lease, *, ttl_seconds: float = DEFAULT_LEASE_TTL_SECONDS) -> Lease:
+        return leasing.renew(self, lease, ttl_seconds)
+
+    def release_lease(self, lease: Lease) -> None:
+        leasing.release(self, lease)
+
+    def request_control(
+        self, run_id: str, action: ControlAction, reason: str = ""
+    ) -> ControlSignal:
+        return signals.request(self, run_id, action, reason)
+
+    def get_control(self, run_id: str) -> ControlSignal | None:
+        return signals.get(self, run_id)
+
+    def clear_control(self, run_id: str, *, only: ControlSignal | None = None) -> None:
+        signals.clear(self, run_id, only)
+
+    def start_effect(
+        self, run_id: str, node_id: str, key: str, idempotency_key: str
+    ) -> EffectRecord:
+        return effect_rows.start(self, run_id, node_id, key, idempotency_key)
+
+    def complete_effect(self, run_id: str, key: str, result: Any) -> EffectRecord:
+        return effect_rows.complete(self, run_id, key, result)
+
+    def fail_effect(self, run_id: str, key: str, error: str) -> EffectRecord:
+        return effect_rows.fail(self, run_id, key, error)
+
+    def get_effect(self, run_id: str, key: str) -> EffectRecord | None:
+        return effect_rows.get(self, run_id, key)
+
+    def list_effects(self, run_id: str) -> list[EffectRecord]:
+        return effect_rows.list_all(self, run_id)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the backend's connections, files and caches; it is not used afterwards."""
+        try:
+            with self._lock:
+                self._close_store()
+                self._tips.clear()
+        finally:
+            self.stop_loop_thread()
+
+    # --- async twins: each method above in a worker thread --------------------------------
+
+    asave_checkpoint = thread_twin(save_checkpoint)
+    aload_checkpoint = thread_twin(load_checkpoint)
+    aload_latest_checkpoint = thread_twin(load_latest_checkpoint)
+    alist_checkpoints = thread_twin(list_checkpoints)
+    adelete_checkpoints = thread_twin(delete_checkpoints)
+    aprune_checkpoints = thread_twin(prune_checkpoints)
+    averify = thread_twin(verify)
+    alatest_seq = thread_twin(latest_seq)
+    acreate_run = thread_twin(create_run)
+    aget_run = thread_twin(get_run)
+    alist_runs = thread_twin(list_runs)
+    aupdate_run = thread_twin(update_run)
+    adelete_run = thread_twin(delete_run)
+    aclaim_run = thread_twin(claim_run)
+    arenew_lease = thread_twin(renew_lease)
+    arelease_lease = thread_twin(release_lease)
+    arequest_control = thread_twin(request_control)
+    aget_control = thread_twin(get_control)
+    aclear_control = thread_twin(clear_control)
+    astart_effect = thread_twin(start_effect)
+    acomplete_effect = thread_twin(complete_effect)
+    afail_effect = thread_twin(fail_effect)
+    aget_effect = thread_twin(get_effect)
+    alist_effects = thread_twin(list_effects)
+    aclose = thread_twin(close)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _load(self, run_id: str, entries: list[IndexEntry], entry: IndexEntry) -> Checkpoint:
+        try:
+            tree = self._tree(run_id, {e.seq: e for e in entries}, entry)
+        except CorruptCheckpointError as exc:
+            # The cached tip may be built on the record that just failed; never extend it.
+            self._tips.pop(run_id, None)
+            raise CorruptCheckpointError(
+                f"checkpoint {entry.metadata.id!r} (seq {entry.seq}) of run {run_id!r} is "
+                f"corrupt: {exc}"
+            ) from None
+        return decode_state(tree, run_id=run_id, seq=entry.seq, checkpoint_id=entry.metadata.id)
+
+    def _tree(self, run_id: str, by_seq: dict[int, IndexEntry], entry: IndexEntry) -> Any:
+        """Rebuild a record's state tree from the full record its chain starts at."""
+        chain = chain_of(by_seq, entry)
+        tree = open_payload(self._read_body(run_id, chain[0]), chain[0], run_id)
+        for link in chain[1:]:
+            tree = apply_delta(tree, open_payload(self._read_body(run_id, link), link, run_id))
+        if type(tree) is not dict:
+            raise CorruptCheckpointError(f"record {entry.seq} does not hold a checkpoint state")
+        return tree
+
+    def _tip(self, run_id: str, last: IndexEntry | None) -> Tip | None:
+        """The cached tip if it still describes the newest record, else rebuilt from storage."""
+        if last is None:
+            return None
+        tip = self._tips.get(run_id)
+        if tip is not None and tip.seq == last.seq and tip.checksum == last.checksum:
+            self._tips.move_to_end(run_id)
+            return tip
+        entries = self._entries(run_id)
+        by_seq = {e.seq: e for e in entries}
+        # Build on the newest record that loads intact; a corrupt one never becomes a base.
+        for entry in reversed(entries):
+            try:
+                tree = self._tree(run_id, by_seq, entry)
+            except CorruptCheckpointError:
+                continue
+            tip = Tip.of_chain(chain_of(by_seq, entry), tree)
+            self._remember(run_id, tip)
+            return tip
+        return None
+
+    def _remember(self, run_id: str, tip: Tip) -> None:
+        self._tips[run_id] = tip
+        self._tips.move_to_end(run_id)
+        while len(self._tips) > _CACHED_RUNS:
+            self._tips.popitem(last=False)
+
+
+def _limit(value: int | None, name: str) -> int | None:
+    if value is not None and (type(value) is not int or value < 1):
+        raise InvalidArgumentError(f"{name} must be an int of at least 1, not {value!r}")
+    return value
+
+
+def _numbered(cp: Checkpoint, last: IndexEntry | None) -> Checkpoint:
+    """``cp`` with its seq: the run's next one if it has none, else checked against ``last``."""
+    if cp.seq is None:
+        return cp.model_copy(update={"seq": 0 if last is None else last.seq + 1})
+    if last is not None and cp.seq <= last.seq:
+        raise StorageError(
+            f"checkpoint seq {cp.seq} of run {cp.run_id!r} is not greater than the latest "
+            f"stored seq {last.seq}; leave seq unset to append, or use latest_seq() + 1"
+        )
+    return cp
+
+
+def _validate_checkpoint_ids(cp: Checkpoint) -> None:
+    validate_run_id(cp.run_id)
+    validate_checkpoint_id(cp.id)
+    for node_id in (cp.current_node_id, cp.current_step_id, cp.next_node_id):
+        if node_id is not None:
+            validate_node_id(node_id)
+    if cp.parent_run_id is not None:
+        validate_run_id(cp.parent_run_id)
+    if cp.parent_checkpoint_id is not None:
+        validate_checkpoint_id(cp.parent_checkpoint_id)

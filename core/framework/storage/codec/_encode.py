@@ -1,0 +1,281 @@
+"""Values to canonical JSON trees and bytes (see the package docs for the table)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TypeAlias
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from framework.errors import CheckpointDecodeError, CheckpointEncodeError
+from framework.storage.codec._decode import decode
+from framework.storage.codec._registry import (
+    PATH_TYPES,
+    TAG_KEY,
+    registered_name,
+    type_name,
+)
+
+JSONish: TypeAlias = "dict[str, JSONish] | list[JSONish] | str | int | float | bool | None"
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+class _Unencodable(Exception):
+    """Raised deep inside; each container on the way out adds its path segment."""
+
+    def __init__(self, value: Any, reason: str) -> None:
+        self.type_name = type_name(value)
+        self.reason = reason
+        self.segments: list[str] = []
+
+
+def encode(value: Any, path: str = "value") -> JSONish:
+    """Encode ``value`` as a JSON tree; raise ``CheckpointEncodeError`` naming the key path.
+
+    ``path`` names the root in error messages, e.g. ``encode(memory, "memory")`` reports
+    ``memory['docs'][3].author``. The tree never shares containers with ``value``.
+    """
+    try:
+        tree: JSONish = _encode(value, set())
+    except _Unencodable as exc:
+        raise CheckpointEncodeError(
+            path + "".join(reversed(exc.segments)), exc.type_name, exc.reason
+        ) from None
+    except RecursionError:
+        raise CheckpointEncodeError(path, type_name(value), "nested too deeply") from None
+    return tree
+
+
+def _encode(v: Any, active: set[int]) -> Any:
+    t = type(v)
+    if t is str:
+        if v.isascii() or _valid_utf8(v):
+            return v
+        raise _Unencodable(v, "it holds a lone surrogate, which is not valid UTF-8")
+    if t is int or t is bool or v is None:
+        return v
+    if t is float:
+        if math.isfinite(v):
+            return v
+        return {TAG_KEY: "float", "v": "nan" if v != v else ("inf" if v > 0 else "-inf")}
+    if t is dict or t is list or t is tuple or t is set or t is frozenset:
+        return _container(v, t, active)
+    scalar = _SCALARS.get(t)
+    if scalar is not None:
+        return scalar(v)
+    if isinstance(v, Enum | BaseModel) or (dataclasses.is_dataclass(v) and not isinstance(v, type)):
+        return _typed(v, active)
+    raise _Unencodable(v, "unsupported type")
+
+
+def _container(v: Any, t: type, active: set[int]) -> Any:
+    if id(v) in active:
+        raise _Unencodable(v, "circular reference")
+    active.add(id(v))
+    try:
+        if t is dict:
+            return _encode_dict(v, active)
+        items = _encode_items(v, active, "[{}]" if t is list or t is tuple else None)
+        if t is list:
+            return items
+        if t is tuple:
+            return {TAG_KEY: "tuple", "v": items}
+        return {TAG_KEY: t.__name__, "v": sorted(items, key=canonical_bytes)}
+    finally:
+        active.discard(id(v))
+
+
+def _encode_items(v: Any, active: set[int], index_segment: str | None) -> list[Any]:
+    out = []
+    for i, item in enumerate(v):
+        try:
+            out.append(_encode(item, active))
+        except _Unencodable as exc:
+            exc.segments.append(index_segment.format(i) if index_segment else f"{{{_brief(item)}}}")
+            raise
+    return out
+
+
+def _encode_dict(v: dict[Any, Any], active: set[int]) -> Any:
+    out: dict[str, Any] = {}
+    for key, item in v.items():
+        if type(key) is not str or key == TAG_KEY:
+            return _encode_pairs(v, active)
+        if not (key.isascii() or _valid_utf8(key)):
+            exc = _Unencodable(key, "the key holds a lone surrogate, which is not valid UTF-8")
+            exc.segments.append(f"<key {_brief(key)}>")
+            raise exc
+        try:
+            out[key] = _encode(item, active)
+        except _Unencodable as exc:
+            exc.segments.append(f"[{key!r}]")
+            raise
+    return out
+
+
+def _encode_pairs(v: dict[Any, Any], active: set[int]) -> Any:
+    pairs = []
+    for key, item in v.items():
+        try:
+            encoded_key = _encode(key, active)
+        except _Unencodable as exc:
+            exc.segments.append(f"<key {_brief(key)}>")
+            raise
+        try:
+            pairs.append([encoded_key, _encode(item, active)])
+        except _Unencodable as exc:
+            exc.segments.append(f"[{_brief(key)}]")
+            raise
+    pairs.sort(key=lambda pair: canonical_bytes(pair[0]))
+    return {TAG_KEY: "dict", "v": pairs}
+
+
+def _typed(v: Any, active: set[int]) -> Any:
+    cls = type(v)
+    name = registered_name(cls)
+    kind = "enum" if isinstance(v, Enum) else "model" if isinstance(v, BaseModel) else "dataclass"
+    if name is None:
+        raise _Unencodable(v, f"{kind} class is not registered")
+    if kind == "enum":
+        try:
+            return {TAG_KEY: "enum", "type": name, "v": _encode(v.value, active)}
+        except _Unencodable as exc:
+            exc.segments.append(".value")
+            raise
+    if id(v) in active:
+        raise _Unencodable(v, "circular reference")
+    active.add(id(v))
+    try:
+        if kind == "model":
+            names = list(cls.model_fields)
+            out = {TAG_KEY: "model", "type": name, "fields": _encode_fields(v, names, active)}
+            extra = v.__pydantic_extra__
+            if extra:
+                out["extra"] = _encode_fields(v, list(extra), active, extra)
+            unset = [n for n in names if n not in v.model_fields_set]
+            if unset:
+                out["unset"] = unset
+            return out
+        names = [f.name for f in dataclasses.fields(v)]
+        return {TAG_KEY: "dataclass", "type": name, "fields": _encode_fields(v, names, active)}
+    finally:
+        active.discard(id(v))
+
+
+def _encode_fields(
+    v: Any, names: list[str], active: set[int], source: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    out = {}
+    for name in names:
+        try:
+            out[name] = _encode(source[name] if source is not None else getattr(v, name), active)
+        except _Unencodable as exc:
+            exc.segments.append(f".{name}")
+            raise
+    return out
+
+
+def _encode_temporal(tag: str) -> Callable[[Any], Any]:
+    def encode_one(v: Any) -> Any:
+        out = {TAG_KEY: tag, "v": v.isoformat()}
+        tz = v.tzinfo
+        if isinstance(tz, ZoneInfo):
+            if tz.key is None:
+                raise _Unencodable(v, "its ZoneInfo was loaded from a file and has no key")
+            out["zone"] = tz.key
+            if tag == "time":
+                # A time has no date, so its zone offset is unknown and isoformat omits it.
+                out["v"] = v.replace(tzinfo=None).isoformat()
+        elif isinstance(tz, timezone):
+            offset = tz.utcoffset(None)
+            if tz.tzname(None) != timezone(offset).tzname(None):
+                out["tzname"] = tz.tzname(None)
+        elif tz is not None:
+            raise _Unencodable(v, f"tzinfo {type_name(tz)} is not supported; use ZoneInfo")
+        if v.fold:
+            out["fold"] = 1
+        return out
+
+    return encode_one
+
+
+_SCALARS: dict[type, Callable[[Any], Any]] = {
+    datetime: _encode_temporal("datetime"),
+    time: _encode_temporal("time"),
+    date: lambda v: {TAG_KEY: "date", "v": v.isoformat()},
+    timedelta: lambda v: {TAG_KEY: "timedelta", "v": [v.days, v.seconds, v.microseconds]},
+    bytes: lambda v: {TAG_KEY: "bytes", "v": base64.b64encode(v).decode("ascii")},
+    bytearray: lambda v: {TAG_KEY: "bytearray", "v": base64.b64encode(v).decode("ascii")},
+    Decimal: lambda v: {TAG_KEY: "decimal", "v": str(v)},
+    UUID: lambda v: {TAG_KEY: "uuid", "v": str(v)},
+    **{
+        cls: (lambda v: {TAG_KEY: "path", "cls": type(v).__name__, "v": str(v)})
+        for cls in PATH_TYPES.values()
+    },
+}
+
+
+def _valid_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- bytes ------------------------------------------------------------------------------------
+
+
+def canonical_bytes(jsonish: object, path: str = "value") -> bytes:
+    """The canonical UTF-8 JSON of an encoded tree: sorted keys, no spaces, no NaN.
+
+    Equal trees give equal bytes whatever their dict order, so checksums and deltas are
+    stable. ``jsonish`` must come from :func:`encode` (or be plain JSON with str keys).
+    """
+    try:
+        return json.dumps(
+            jsonish, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise CheckpointEncodeError(path, type_name(jsonish), f"not a JSON tree: {exc}") from None
+
+
+def dumps(value: Any, path: str = "value") -> bytes:
+    """``canonical_bytes(encode(value, path))``: the stored form of a value."""
+    return canonical_bytes(encode(value, path), path)
+
+
+def loads(data: bytes | bytearray | memoryview | str, path: str = "value") -> Any:
+    """Parse bytes made by :func:`dumps` and revive the value; ``CheckpointDecodeError`` if not."""
+    try:
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+        tree = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointDecodeError(f"cannot decode {path}: not valid JSON ({exc})") from None
+    return decode(tree, path)
+
+
+def checksum(data: bytes | bytearray | memoryview) -> str:
+    """``"sha256:" + hex digest`` of ``data`` (the canonical bytes of what is stored)."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _refuse_constant(name: str) -> Any:
+    # Canonical bytes never hold NaN/Infinity literals; text that does was not written here.
+    raise ValueError(f"{name} is not allowed in canonical JSON")

@@ -1,0 +1,363 @@
+"""SQLite storage: the embedded default, one database file, stdlib ``sqlite3``.
+
+The database runs in WAL mode (readers never block the writer) with a 30 s busy timeout;
+every write is one ``BEGIN IMMEDIATE`` transaction, so concurrent processes queue for the
+write lock instead of failing, and a killed process leaves either the whole change or none
+of it. ``synchronous=NORMAL`` survives a killed process; ``fsync=True`` selects ``FULL``,
+which also survives power loss.
+
+Tables: ``schema_version`` (one row), ``runs`` (the run record, lease included, plus the
+columns runs are filtered and ordered by), ``checkpoint_records`` (one row per stored
+record: its index entry as columns and the payload as a blob, keyed by ``(run_id, seq)``),
+``control_signals`` (the pending request per run) and ``effects`` (one row per effect,
+keyed by ``(run_id, key)``, listed in rowid order, which is insertion order). The layout is
+created by numbered migrations; a database of an older version is migrated when opened.
+A fenced write reads the run's fencing token and writes inside one ``BEGIN IMMEDIATE``
+transaction, so the check and the write are atomic between processes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from framework.errors import CorruptCheckpointError, StorageError
+from framework.schemas.checkpoint import CheckpointMetadata
+from framework.schemas.control import ControlSignal
+from framework.schemas.effect import EffectRecord
+from framework.schemas.run import RunFilter, RunRecord
+from framework.storage import _faults
+from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
+
+BUSY_TIMEOUT_MS = 30_000
+
+# Migration N (1-based) brings a database from schema version N-1 to N. Never edit one that
+# has shipped; append a new one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            agent_id TEXT,
+            graph_id TEXT,
+            created_key TEXT NOT NULL,
+            body BLOB NOT NULL
+        )""",
+        "CREATE INDEX runs_by_created ON runs (created_key)",
+        """CREATE TABLE checkpoint_records (
+            run_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            checkpoint_id TEXT NOT NULL,
+            form TEXT NOT NULL,
+            base_seq INTEGER NOT NULL,
+            prev_seq INTEGER,
+            visible INTEGER NOT NULL,
+            checksum TEXT NOT NULL,
+            stored_bytes INTEGER NOT NULL,
+            metadata TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )""",
+    ),
+    (
+        """CREATE TABLE control_signals (
+            run_id TEXT PRIMARY KEY,
+            action TEXT NOT NULL,
+            body BLOB NOT NULL
+        )""",
+        """CREATE TABLE effects (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (run_id, key)
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_ENTRY_SELECT = (
+    "SELECT seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata "
+    "FROM checkpoint_records WHERE run_id = ?"
+)
+
+
+class SQLiteStorage(RecordBackend):
+    """Checkpoints and run records in the SQLite database file ``path`` (``~`` expanded).
+
+    Parent folders are created. One connection serves the instance, guarded by its lock, so
+    the instance may be shared by threads (async methods run in worker threads).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        max_checkpoint_bytes: int | None = None,
+    ) -> None:
+        super().__init__(max_checkpoint_bytes=max_checkpoint_bytes)
+        self.path = Path(path).expanduser()
+        self.fsync = fsync
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _enable_wal(conn)
+            conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite storage {self.path}: {exc}") from None
+        self._conn: sqlite3.Connection | None = conn
+        with self._lock, self._begin("BEGIN IMMEDIATE", writes=False):
+            self._migrate(conn)
+
+    def _close_store(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StorageError(f"SQLite storage {self.path} is closed; open a new one")
+        return self._conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        if current > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path} has storage schema version {current}, newer than the "
+                f"{SCHEMA_VERSION} this agentgraph understands; upgrade agentgraph"
+            )
+        for statements in _MIGRATIONS[current:]:
+            for statement in statements:
+                conn.execute(statement)
+        if current < SCHEMA_VERSION:
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    # --- transactions -----------------------------------------------------------------------
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        return self._begin("BEGIN IMMEDIATE", writes=True)
+
+    def _snapshot(self) -> AbstractContextManager[None]:
+        return self._begin("BEGIN", writes=False)
+
+    @contextmanager
+    def _begin(self, statement: str, *, writes: bool) -> Iterator[None]:
+        """A transaction; one that ``writes`` passes the commit's fault points."""
+        db = self._db
+        try:
+            db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite storage {self.path}: {exc}") from None
+        try:
+            yield
+            if writes:
+                _faults.point("sqlite.before_commit")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StorageError(f"SQLite storage {self.path}: {exc}") from None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if writes:
+            _faults.point("sqlite.after_commit")
+
+    # --- records ----------------------------------------------------------------------------
+
+    def _entries(self, run_id: str) -> list[IndexEntry]:
+        rows = self._db.execute(_ENTRY_SELECT + " ORDER BY seq", (run_id,)).fetchall()
+        return [_row_to_entry(row) for row in rows]
+
+    def _last_entry(self, run_id: str) -> IndexEntry | None:
+        row = self._db.execute(_ENTRY_SELECT + " ORDER BY seq DESC LIMIT 1", (run_id,)).fetchone()
+        return None if row is None else _row_to_entry(row)
+
+    def _read_body(self, run_id: str, entry: IndexEntry) -> bytes:
+        row = self._db.execute(
+            "SELECT payload FROM checkpoint_records WHERE run_id = ? AND seq = ?",
+            (run_id, entry.seq),
+        ).fetchone()
+        if row is None:
+            raise CorruptCheckpointError(f"record {entry.seq} of run {run_id!r} is missing")
+        return bytes(row[0])
+
+    def _append(self, run_id: str, entry: IndexEntry, body: bytes) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO checkpoint_records (run_id, seq, checkpoint_id, form, base_seq, "
+                "prev_seq, visible, checksum, stored_bytes, metadata, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    entry.seq,
+                    entry.metadata.id,
+                    entry.form.value,
+                    entry.base_seq,
+                    entry.prev_seq,
+                    int(entry.visible),
+                    entry.checksum,
+                    entry.stored_bytes,
+                    entry.metadata.model_dump_json(),
+                    body,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise StorageError(
+                f"run {run_id!r} already has a record with seq {entry.seq}; another writer is "
+                "saving this run"
+            ) from None
+
+    def _retire(self, run_id: str, hide: set[int], drop: set[int]) -> None:
+        self._db.executemany(
+            "UPDATE checkpoint_records SET visible = 0 WHERE run_id = ? AND seq = ?",
+            [(run_id, seq) for seq in hide],
+        )
+        self._db.executemany(
+            "DELETE FROM checkpoint_records WHERE run_id = ? AND seq = ?",
+            [(run_id, seq) for seq in drop],
+        )
+
+    def _drop_run_records(self, run_id: str) -> None:
+        self._db.execute("DELETE FROM checkpoint_records WHERE run_id = ?", (run_id,))
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def _insert_run(self, record: RunRecord, body: bytes) -> bool:
+        try:
+            self._db.execute(
+                "INSERT INTO runs (run_id, status, agent_id, graph_id, created_key, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                _run_row(record, body),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def _read_run(self, run_id: str) -> RunRecord | None:
+        row = self._db.execute("SELECT body FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else decode_run(bytes(row[0]), f"{self.path} run {run_id!r}")
+
+    def _replace_run(self, record: RunRecord, body: bytes) -> None:
+        run_id, *values = _run_row(record, body)
+        self._db.execute(
+            "UPDATE runs SET status = ?, agent_id = ?, graph_id = ?, created_key = ?, body = ? "
+            "WHERE run_id = ?",
+            (*values, run_id),
+        )
+
+    def _delete_run(self, run_id: str) -> bool:
+        deleted = 0
+        for table in ("runs", "checkpoint_records", "control_signals", "effects"):
+            deleted += self._db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,)).rowcount
+        return deleted > 0
+
+    def _select_runs(self, where: RunFilter) -> list[RunRecord]:
+        clauses, params = [], []
+        for column in ("status", "agent_id", "graph_id"):
+            value = getattr(where, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(str(value))
+        sql = "SELECT run_id, body FROM runs"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY created_key DESC, run_id DESC LIMIT ?"
+        limit = -1 if where.limit is None else where.limit
+        rows = self._db.execute(sql, (*params, limit)).fetchall()
+        return [decode_run(bytes(body), f"{self.path} run {run_id!r}") for run_id, body in rows]
+
+    # --- control signals and effects --------------------------------------------------------
+
+    def _read_control(self, run_id: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT body FROM control_signals WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _write_control(self, signal: ControlSignal, body: bytes) -> None:
+        self._db.execute(
+            "INSERT INTO control_signals (run_id, action, body) VALUES (?, ?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET action = excluded.action, body = excluded.body",
+            (signal.run_id, signal.action.value, body),
+        )
+
+    def _drop_control(self, run_id: str) -> None:
+        self._db.execute("DELETE FROM control_signals WHERE run_id = ?", (run_id,))
+
+    def _read_effect(self, run_id: str, key: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT body FROM effects WHERE run_id = ? AND key = ?", (run_id, key)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _write_effect(self, record: EffectRecord, body: bytes) -> None:
+        # An upsert keeps the row (and its rowid, hence its place in the list) of a known key.
+        self._db.execute(
+            "INSERT INTO effects (run_id, key, status, body) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, "
+            "body = excluded.body",
+            (record.run_id, record.key, record.status.value, body),
+        )
+
+    def _effect_bodies(self, run_id: str) -> list[bytes]:
+        rows = self._db.execute(
+            "SELECT body FROM effects WHERE run_id = ? ORDER BY rowid", (run_id,)
+        ).fetchall()
+        return [bytes(body) for (body,) in rows]
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new database to WAL takes an exclusive lock and SQLite does not wait on
+    # the busy handler for it, so two processes opening the same new file must retry.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
+    seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata = row
+    try:
+        return IndexEntry(
+            seq=seq,
+            form=RecordForm(form),
+            base_seq=base_seq,
+            prev_seq=prev_seq,
+            visible=bool(visible),
+            checksum=checksum,
+            stored_bytes=stored_bytes,
+            metadata=CheckpointMetadata.model_validate_json(metadata),
+        )
+    except (ValueError, ValidationError) as exc:
+        raise StorageError(f"the index row of checkpoint record {seq} is corrupt: {exc}") from None
+
+
+def _run_row(record: RunRecord, body: bytes) -> tuple[Any, ...]:
+    created_key = f"{record.created_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}"
+    return (record.run_id, record.status.value, record.agent_id, record.graph_id, created_key, body)
