@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from framework.graph import EdgeSpec, GraphSpec
@@ -17,7 +16,6 @@ from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.executor import ExecutionResult, GraphExecutor, RetryPolicy
 from framework.graph.goal import Goal
 from framework.graph.node import NodeResult, NodeSpec
-from framework.storage import MemoryStorage, SQLiteStorage
 from framework.storage.backend import StorageBackend
 
 GOAL = Goal(id="goal", name="Durable goal", description="Exercise durable runs.")
@@ -107,12 +105,6 @@ def comparable(result: ExecutionResult) -> dict[str, Any]:
             "run_status",
         }
     )
-
-
-def open_backend(kind: str, folder: Path) -> StorageBackend:
-    if kind == "sqlite":
-        return SQLiteStorage(folder / "state.db")
-    return MemoryStorage()
 
 
 def kinds(storage: StorageBackend, run_id: str) -> list[str]:

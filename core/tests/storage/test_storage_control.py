@@ -6,13 +6,13 @@ import subprocess
 import sys
 
 import pytest
-from storage_harness import Harness
 
 from framework.errors import InvalidArgumentError, InvalidIdError, RunNotFoundError
 from framework.schemas.checkpoint import utc_now
 from framework.schemas.control import ControlAction, ControlSignal
 from framework.schemas.run import RunRecord
 from framework.storage.backend import StorageBackend
+from framework.testing.conformance import Harness
 
 PAUSE, CANCEL = ControlAction.PAUSE, ControlAction.CANCEL
 
@@ -134,14 +134,14 @@ with open_storage(sys.argv[1]) as storage:
 """
 
 
-def test_a_request_from_another_process_is_seen(durable: Harness):
-    url = durable.url
-    durable.storage.create_run(RunRecord(run_id="run-1"))
-    durable.storage.request_control("run-1", PAUSE, "here")
+def test_a_request_from_another_process_is_seen(disk_harness: Harness):
+    url = disk_harness.url
+    disk_harness.storage.create_run(RunRecord(run_id="run-1"))
+    disk_harness.storage.request_control("run-1", PAUSE, "here")
 
     for action in ("cancel", "pause"):
         subprocess.run([sys.executable, "-c", SENDER, url, action], check=True, timeout=60)
 
-    signal = durable.storage.get_control("run-1")
+    signal = disk_harness.storage.get_control("run-1")
     assert isinstance(signal, ControlSignal)
     assert (signal.action, signal.reason) == (CANCEL, "from another process")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from storage_harness import FileHarness, Harness
 from storage_helpers import make_checkpoint
 
 from framework.errors import CorruptCheckpointError
 from framework.storage import CorruptCheckpoint, CorruptCheckpointWarning
+from framework.testing.conformance import FileHarness, Harness
 
 
 def _save(harness: Harness, count: int, run_id: str = "run-1") -> None:
@@ -101,11 +101,11 @@ def test_missing_record_file_is_reported_as_corrupt(tmp_path):
         assert harness.storage.load_latest_checkpoint("run-1").seq == 0
 
 
-def test_a_restarted_writer_never_builds_on_a_corrupt_record(durable: Harness):
-    _save(durable, 3)
-    durable.corrupt("run-1", 2)
+def test_a_restarted_writer_never_builds_on_a_corrupt_record(disk_harness: Harness):
+    _save(disk_harness, 3)
+    disk_harness.corrupt("run-1", 2)
 
-    durable.reopen().save_checkpoint(make_checkpoint("run-1", 3, {"items": [0, 1, 2]}))
+    disk_harness.reopen().save_checkpoint(make_checkpoint("run-1", 3, {"items": [0, 1, 2]}))
 
-    loaded = durable.reopen().load_checkpoint("run-1", _id(3))
+    loaded = disk_harness.reopen().load_checkpoint("run-1", _id(3))
     assert loaded.memory_snapshot == {"items": [0, 1, 2]}

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from storage_harness import Harness
 from storage_helpers import Author, assert_exact, every_type_memory
 
 from framework.errors import (
@@ -25,6 +24,7 @@ from framework.schemas.lease import Lease
 from framework.schemas.run import RunRecord
 from framework.storage import FileStorage, codec
 from framework.storage.backend import StorageBackend
+from framework.testing.conformance import Harness
 
 RESULT = {
     "charged": Decimal("19.99"),

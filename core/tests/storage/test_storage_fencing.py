@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from storage_harness import Harness
 from storage_helpers import make_checkpoint
 
 from framework.errors import FencedOutError, InvalidArgumentError, LeaseHeldError
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.backend import StorageBackend
+from framework.testing.conformance import Harness
 
 
 @pytest.fixture
@@ -212,9 +212,9 @@ storage.close()
 """
 
 
-def test_two_processes_racing_on_one_run_one_is_fenced_out(durable: Harness, tmp_path: Path):
-    url = durable.url
-    durable.storage.create_run(RunRecord(run_id="run-1"))
+def test_two_processes_racing_on_one_run_one_is_fenced_out(disk_harness: Harness, tmp_path: Path):
+    url = disk_harness.url
+    disk_harness.storage.create_run(RunRecord(run_id="run-1"))
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, url, name, name, str(tmp_path)],
@@ -230,6 +230,6 @@ def test_two_processes_racing_on_one_run_one_is_fenced_out(durable: Harness, tmp
     first = json.loads((tmp_path / "first.json").read_text())
     second = json.loads((tmp_path / "second.json").read_text())
     assert first["fenced"] is True
-    storage = durable.reopen()
+    storage = disk_harness.reopen()
     _assert_one_history(storage, "run-1", first["stored"], second["stored"])
     assert storage.get_run("run-1").fencing_token == 2

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from storage_harness import Harness, SQLiteHarness
 from storage_helpers import make_checkpoint
 
 from framework.storage._engine.chains import MAX_CHAIN
+from framework.testing.conformance import Harness, SQLiteHarness
 
 SAVES = 1000
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from storage_harness import Harness
 
 from framework.errors import (
     FencedOutError,
@@ -23,6 +22,7 @@ from framework.schemas.checkpoint import utc_now
 from framework.schemas.lease import Lease, make_owner_id, owner_is_alive, this_host
 from framework.schemas.run import RunRecord
 from framework.storage.backend import StorageBackend
+from framework.testing.conformance import Harness
 
 
 def dead_owner_id() -> str:

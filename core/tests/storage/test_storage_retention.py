@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from storage_harness import Harness
 from storage_helpers import make_checkpoint
 
 from framework.errors import InvalidArgumentError
 from framework.storage.backend import StorageBackend
+from framework.testing.conformance import Harness
 
 
 def _memory(seq: int) -> dict[str, object]:
