@@ -4,17 +4,18 @@ The names a program needs are importable from here::
 
     from framework import CheckpointManager, EdgeSpec, Goal, GraphExecutor, GraphSpec, NodeSpec
 
-They are loaded on first use, so ``import framework`` imports nothing else (no storage, no
-CLI, no optional SDK). The packages behind them: :mod:`framework.graph` (the model and the
-executors), :mod:`framework.durable` (checkpoints and runs), :mod:`framework.storage`
-(backends), :mod:`framework.schemas` (what is stored), :mod:`framework.runner` (agent
-folders), :mod:`framework.errors`.
+They are loaded on first use, so ``import framework`` loads none of the packages behind
+them (no storage, no CLI, no optional SDK). Those packages: :mod:`framework.graph` (the
+model and the executors), :mod:`framework.durable` (checkpoints and runs),
+:mod:`framework.storage` (backends), :mod:`framework.schemas` (what is stored),
+:mod:`framework.runner` (agent folders), :mod:`framework.errors`.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from framework._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from framework.durable.manager import CheckpointManager as CheckpointManager
@@ -77,14 +78,4 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'framework' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
