@@ -164,7 +164,7 @@ class DurableRun(Generic[S]):
                     self.boundary(start, None)
                     first = self._progress.boundary
                     assert first is not None
-                    await self._commit(first.model_copy(update={"kind": CheckpointKind.START}), 0)
+                    await self._commit(self._stamped(first, CheckpointKind.START), 0)
                 result = await body()
                 await self._flush()
                 group.cancel_scope.cancel()
@@ -283,6 +283,7 @@ class DurableRun(Generic[S]):
         self._progress.requests.clear()
         return snapshot.model_copy(
             update={
+                "run_id": self.run_id,
                 "kind": kind,
                 "metadata": metadata,
                 "graph_fingerprint": self.record.graph_fingerprint,

@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -49,7 +48,7 @@ from framework.schemas.effect import EffectRecord
 from framework.schemas.ids import validate_run_id
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults, codec
-from framework.storage._engine import IndexEntry, RecordBackend, decode_run, filter_runs
+from framework.storage._engine import IndexEntry, LRUCache, RecordBackend, decode_run, filter_runs
 from framework.storage._file_index import Index, entry_to_row, index_bytes, parse_index
 from framework.storage._file_lock import hold_file_lock
 
@@ -76,7 +75,7 @@ class FileStorage(RecordBackend):
         super().__init__(max_checkpoint_bytes=max_checkpoint_bytes)
         self.root = Path(path).expanduser().resolve()
         self.fsync = fsync
-        self._indexes: OrderedDict[str, Index] = OrderedDict()
+        self._indexes: LRUCache[str, Index] = LRUCache(_CACHED_INDEXES)
         self._run_dirs: dict[str, Path] = {}
 
     def _close_store(self) -> None:
@@ -156,7 +155,7 @@ class FileStorage(RecordBackend):
     def _drop_run_records(self, run_id: str) -> None:
         folder = self._run_dir(run_id)
         (folder / "index.json").unlink(missing_ok=True)
-        self._indexes.pop(run_id, None)
+        self._indexes.pop(run_id)
         self._sync_dir(folder)
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
 
@@ -168,28 +167,21 @@ class FileStorage(RecordBackend):
         try:
             stat = path.stat()
         except FileNotFoundError:
-            self._indexes.pop(run_id, None)
+            self._indexes.pop(run_id)
             return Index(None, [], [])
         signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         cached = self._indexes.get(run_id)
         if cached is not None and cached.signature == signature:
-            self._indexes.move_to_end(run_id)
             return cached
         index = Index(signature, *parse_index(path, run_id))
-        self._cache_index(run_id, index)
+        self._indexes.put(run_id, index)
         return index
-
-    def _cache_index(self, run_id: str, index: Index) -> None:
-        self._indexes[run_id] = index
-        self._indexes.move_to_end(run_id)
-        while len(self._indexes) > _CACHED_INDEXES:
-            self._indexes.popitem(last=False)
 
     def _write_index(self, run_id: str, entries: list[IndexEntry], rows: list[bytes]) -> None:
         path = self._run_dir(run_id) / "index.json"
         self._write_atomic(path, index_bytes(run_id, rows), "index")
         stat = path.stat()
-        self._cache_index(
+        self._indexes.put(
             run_id, Index((stat.st_ino, stat.st_size, stat.st_mtime_ns), entries, rows)
         )
 
@@ -237,7 +229,7 @@ class FileStorage(RecordBackend):
 
     def _delete_run(self, run_id: str) -> bool:
         folder = self._run_dir(run_id)
-        self._indexes.pop(run_id, None)
+        self._indexes.pop(run_id)
         if not folder.is_dir():
             return False
         doomed = folder.with_name(f".deleted-{run_id}-{uuid.uuid4().hex}")

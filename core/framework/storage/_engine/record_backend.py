@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections import OrderedDict
 from typing import Any, Unpack
 
 from framework.errors import CorruptCheckpointError, InvalidArgumentError, StorageError
@@ -47,6 +46,7 @@ from framework.storage import codec
 from framework.storage._engine import effect_rows, leasing, run_rows, signals
 from framework.storage._engine.chains import Tip, chain_of, find_broken, plan_prune
 from framework.storage._engine.delta import apply_delta, diff
+from framework.storage._engine.lru import LRUCache
 from framework.storage._engine.primitives import RecordPrimitives
 from framework.storage._engine.record_format import (
     IndexEntry,
@@ -75,7 +75,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     def __init__(self, *, max_checkpoint_bytes: int | None = None) -> None:
         super().__init__()
         self.max_checkpoint_bytes = _limit(max_checkpoint_bytes, "max_checkpoint_bytes")
-        self._tips: OrderedDict[str, Tip] = OrderedDict()
+        self._tips: LRUCache[str, Tip] = LRUCache(_CACHED_RUNS)
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -110,7 +110,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
                 metadata=metadata,
             )
             self._append(cp.run_id, entry, body)
-            self._remember(
+            self._tips.put(
                 cp.run_id, Tip.of_chain([entry], tree) if tip is None else tip.extended(entry, tree)
             )
         return metadata
@@ -146,7 +146,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         with self._writing(run_id):
             count = sum(1 for e in self._entries(run_id) if e.visible)
             self._drop_run_records(run_id)
-            self._tips.pop(run_id, None)
+            self._tips.pop(run_id)
             return count
 
     def prune_checkpoints(self, run_id: str, keep: int) -> int:
@@ -159,7 +159,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
                 self._retire(run_id, hide, drop)
                 tip = self._tips.get(run_id)
                 if tip is not None and tip.seq in drop:
-                    del self._tips[run_id]
+                    self._tips.pop(run_id)
             return removed
 
     def verify(self, run_id: str) -> list[CorruptCheckpoint]:
@@ -170,7 +170,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
                 entries, lambda entry: open_payload(self._read_body(run_id, entry), entry, run_id)
             )
             if problems:
-                self._tips.pop(run_id, None)
+                self._tips.pop(run_id)
             return [
                 CorruptCheckpoint(
                     run_id=run_id, id=e.metadata.id, seq=e.seq, reason=problems[e.seq]
@@ -204,7 +204,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         return run_rows.update(self, run_id, expect_fencing_token, changes)
 
     def delete_run(self, run_id: str) -> bool:
-        self._tips.pop(run_id, None)
+        self._tips.pop(run_id)
         return run_rows.delete(self, run_id)
 
     # --- leases, control signals, effects -------------------------------------------------
@@ -294,7 +294,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
             tree = self._tree(run_id, {e.seq: e for e in entries}, entry)
         except CorruptCheckpointError as exc:
             # The cached tip may be built on the record that just failed; never extend it.
-            self._tips.pop(run_id, None)
+            self._tips.pop(run_id)
             raise CorruptCheckpointError(
                 f"checkpoint {entry.metadata.id!r} (seq {entry.seq}) of run {run_id!r} is "
                 f"corrupt: {exc}"
@@ -317,7 +317,6 @@ class RecordBackend(RecordPrimitives, StorageBackend):
             return None
         tip = self._tips.get(run_id)
         if tip is not None and tip.seq == last.seq and tip.checksum == last.checksum:
-            self._tips.move_to_end(run_id)
             return tip
         entries = self._entries(run_id)
         by_seq = {e.seq: e for e in entries}
@@ -328,15 +327,9 @@ class RecordBackend(RecordPrimitives, StorageBackend):
             except CorruptCheckpointError:
                 continue
             tip = Tip.of_chain(chain_of(by_seq, entry), tree)
-            self._remember(run_id, tip)
+            self._tips.put(run_id, tip)
             return tip
         return None
-
-    def _remember(self, run_id: str, tip: Tip) -> None:
-        self._tips[run_id] = tip
-        self._tips.move_to_end(run_id)
-        while len(self._tips) > _CACHED_RUNS:
-            self._tips.popitem(last=False)
 
 
 def _limit(value: int | None, name: str) -> int | None:
