@@ -31,23 +31,30 @@ class EdgeSpec(BaseModel):
     """A possible transition from ``source`` to ``target``.
 
     Edges leaving a node are tried by ``priority``, highest first, and the first that
-    applies is followed. ``conditional`` edges evaluate ``condition_expr`` (a safe
-    expression) with the names ``output``, ``memory`` and every key of both (output wins).
-    ``on_failure`` edges are followed when the source failed after all its retries, which
-    turns the failure into a handled branch. ``input_mapping`` is ``{target input key:
-    source key}``, looked up in the source's output, then in memory.
+    applies is followed; a node's own choice (a router's ``next_node``) wins over them all.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     id: str
+    """Unique within the graph; decisions and errors name the edge by it."""
     source: str
+    """The node it leaves."""
     target: str
+    """The node it leads to."""
     condition: EdgeCondition = EdgeCondition.ALWAYS
+    """When it is followed."""
     condition_expr: str | None = None
+    """For ``conditional`` edges: a safe expression over the names ``output``, ``memory``
+    and every key of both (output wins on a clash); the edge is followed when it is true."""
     input_mapping: dict[str, str] = Field(default_factory=dict)
+    """``{target input key: source key}``: what the target receives, each value looked up
+    in the source's output, then in memory (an ``on_failure`` edge reads the failure,
+    ``node_id``, ``error`` and ``attempts``, as the output)."""
     priority: int = 0
+    """Higher is tried first; among equal priorities the edges keep the graph's order."""
     description: str = ""
+    """For people, and for the LLM: an ``llm_decide`` edge shows it as its condition."""
 
     def matches(self, success: bool, output: dict[str, Any], memory: dict[str, Any]) -> bool:
         """Whether this edge applies; ``llm_decide`` edges are decided by the executor."""

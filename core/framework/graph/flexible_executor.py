@@ -58,18 +58,18 @@ _STOP_FOR = {
 
 
 class ExecutorConfig(BaseModel):
-    """How the flexible executor schedules steps.
+    """How the flexible executor schedules steps."""
 
-    ``max_retries_per_step`` caps retries whatever the judge says (it protects against a
-    judge that asks for retries forever); a step that reaches it while the judge still
-    wants a retry ends the plan as ``failed``. ``retry_delay`` is waited before each retry.
-    """
-
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     max_parallel_steps: int = Field(default=1, ge=1)
+    """How many ready steps run at once."""
     max_retries_per_step: int = Field(default=3, ge=0)
+    """Caps retries whatever the judge says (it protects against a judge that asks for
+    retries forever); a step that reaches it while the judge still wants a retry ends the
+    plan as ``failed``."""
     retry_delay: float = Field(default=0.0, ge=0.0)
+    """Seconds waited before each retry."""
 
 
 @dataclass

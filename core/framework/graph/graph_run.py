@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framework.durable import RunObserver
 from framework.errors import GraphValidationError
@@ -44,30 +44,36 @@ SESSION_STATE_KEYS = (
 
 
 class RunState(BaseModel):
-    """A run between two nodes.
+    """A run between two nodes; its counters and totals cover all of the run's calls."""
 
-    - ``current_node``: the node that runs next (``None`` once the run has nothing left to
-      run); ``pending_input`` is what that node receives from the edge that led to it.
-    - ``execution_path``: the nodes that completed, in order; ``visit_counts``: how many
-      times each node was executed (whatever the outcome); ``retry_counts``: retries used
-      per node over the whole run.
-    - ``paused_at``: where the run paused, if it did (the pause node that completed, or the
-      node that waits for input); ``None`` while running.
-    - totals: steps executed and the tokens, cost and latency of every node attempt.
-    """
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     run_id: str = ""
+    """The run's id (empty until the run is named)."""
     memory: dict[str, Any] = Field(default_factory=dict)
+    """The shared memory: the input, every completed node's output, and ``last_error``
+    after a node failed."""
     current_node: str | None = None
+    """The node that runs next; ``None`` once the run has nothing left to run."""
     paused_at: str | None = None
+    """Where the run paused, if it did: the pause node that completed, or the node that
+    waits (for input, after a pause request or a spent budget); ``None`` while running."""
     pending_input: dict[str, Any] = Field(default_factory=dict)
+    """What ``current_node`` receives from the edge that led to it."""
     execution_path: list[str] = Field(default_factory=list)
+    """The nodes that completed, in order (a failed node is not in it)."""
     visit_counts: dict[str, int] = Field(default_factory=dict)
+    """How many times each node was executed, whatever the outcome."""
     retry_counts: dict[str, int] = Field(default_factory=dict)
+    """Retries used per node."""
     steps_executed: int = Field(default=0, ge=0)
+    """Node executions so far (what the graph's ``max_steps`` limits)."""
     total_tokens: int = Field(default=0, ge=0)
+    """Tokens spent by every node attempt and every LLM routing decision."""
     total_cost: float = Field(default=0.0, ge=0)
+    """Cost of every node attempt, in the providers' currency."""
     total_latency_ms: int = Field(default=0, ge=0)
+    """Time spent in node attempts."""
 
     def to_session_state(self) -> dict[str, Any]:
         """This state as a session-state dict (keys :data:`SESSION_STATE_KEYS`).
@@ -204,28 +210,46 @@ class NodeOutcome:
 class ExecutionResult(BaseModel):
     """The result of one ``GraphExecutor.execute`` call.
 
-    A paused run has ``success=True``, ``paused_at`` set (with ``pause_reason``) and a
-    ``session_state`` to pass back to ``execute`` to continue; completed and failed runs
-    have ``session_state=None``. A failed run always has ``success=False`` and ``error``;
-    so has a cancelled one. ``output`` is the final shared memory; ``path`` lists completed
-    nodes in order. ``run_status`` is the run's status after this call (completed, paused,
-    failed or cancelled), as its stored record says when the run is checkpointed.
+    A paused run has ``success=True``, ``paused_at`` and ``pause_reason`` set and a
+    ``session_state``; a completed one has ``success=True`` and neither; a failed or
+    cancelled one has ``success=False`` and an ``error``. Counters and totals cover all of
+    the run's calls, not only this one.
     """
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     success: bool
+    """Whether the run completed or paused (``False``: it failed or was cancelled)."""
     output: dict[str, Any] = Field(default_factory=dict)
+    """The final shared memory."""
     error: str | None = None
+    """Why the run failed or was cancelled."""
     steps_executed: int = 0
+    """Node executions."""
     total_tokens: int = 0
+    """Tokens spent by nodes and LLM routing decisions."""
     total_cost: float = 0.0
+    """Cost of the nodes, in the providers' currency."""
     total_latency_ms: int = 0
+    """Time spent in nodes."""
     path: list[str] = Field(default_factory=list)
+    """The nodes that completed, in order."""
     paused_at: str | None = None
+    """Where the run paused: the pause node that completed, or the node that waits."""
     pause_reason: str | None = None
+    """Why it paused: a pause node, a node waiting for human input, a pause request's
+    reason, or ``budget_exhausted``."""
     session_state: dict[str, Any] | None = None
+    """A paused run's state: pass it back to ``execute`` to continue a run that is not
+    stored (a stored run continues by its ``run_id``). ``None`` unless paused."""
     run_id: str = ""
+    """The run's id."""
     node_visit_counts: dict[str, int] = Field(default_factory=dict)
+    """How many times each node was executed, whatever the outcome."""
     run_status: RunStatus | None = None
+    """Where the run stands after this call: completed, paused, failed or cancelled, as its
+    stored record says when the run is checkpointed (``None`` only in a result built by
+    hand)."""
 
     @classmethod
     def completed(cls, state: RunState) -> ExecutionResult:

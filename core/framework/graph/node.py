@@ -36,63 +36,106 @@ __all__ = [
 
 
 class NodeType(StrEnum):
+    """What kind of work a node does, and so what carries it out (a node given its own
+    implementation with ``register_node`` runs that, whatever its type)."""
+
     FUNCTION = "function"
+    """Calls a Python function with its inputs: the one registered under the node's id,
+    else under its ``function`` name."""
     LLM_GENERATE = "llm_generate"
+    """Asks the LLM once, with ``prompt_template`` filled from its inputs; the reply is its
+    output."""
     LLM_TOOL_USE = "llm_tool_use"
+    """Asks the LLM with the tools named in ``tools`` and runs the tool calls it asks for,
+    until it replies without one (at most ``max_tool_iterations`` rounds)."""
     ROUTER = "router"
+    """Chooses the next node among its ``routes``: by its function, else by the LLM, else
+    by its labels as expressions."""
     HUMAN_INPUT = "human_input"
+    """Its output is a human's input (from the approval callback, or from the call's
+    input); until there is one the run pauses there, and resumes at it."""
 
 
 class NodeSpec(BaseModel):
-    """What a node is and does; the part of a graph that is stored and fingerprinted.
+    """What a node is and does; the part of a graph that is stored and fingerprinted."""
 
-    - ``input_keys``: what the node reads (from the input its incoming edge mapped, else
-      from shared memory). Empty means the node may read all of memory.
-    - ``output_keys``: what it writes to memory. A function node with one output key has
-      its return value stored under that key as it is; with several, it must return a dict
-      holding each of them.
-    - ``function``: the name of the callable (function nodes, and routers that decide with
-      a function).
-    - ``routes``: a router's ``{label: target node id}``. The label is chosen by the
-      router's function if it has one, else by the LLM when the node has a
-      ``system_prompt`` and an LLM is configured, else each label other than ``default``
-      is a safe expression over inputs and memory, tried in order, with ``default`` as the
-      fallback.
-    - ``max_retries``: further attempts after a failure (so ``max_retries=2`` means at most
-      three attempts). ``retry_on``: exception type names or message fragments that are
-      worth retrying; empty means every failure is retried.
-    """
-
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     id: str
+    """Unique within the graph; edges, routes, checkpoints and registered functions name
+    the node by it."""
     name: str
+    """For people."""
     description: str
+    """What the node does; an LLM node without a ``prompt_template``, and an LLM router,
+    put it in their prompt."""
     node_type: NodeType = NodeType.FUNCTION
+    """What kind of work it does."""
     input_keys: list[str] = Field(default_factory=list)
+    """What it reads: each from the input its incoming edge mapped, else from shared
+    memory. Empty: it may read all of memory."""
     output_keys: list[str] = Field(default_factory=list)
+    """What it writes to memory (empty: whatever it outputs). With one key a function's
+    return value, or an LLM's reply, is stored under it as it is; with several the function
+    must return a dict, or the LLM reply with a JSON object, holding each of them."""
     system_prompt: str | None = None
+    """The system prompt of an LLM node; a router with one (and no function) asks the LLM
+    to choose its route when an LLM is configured."""
     prompt_template: str | None = None
+    """An LLM node's prompt, each ``{key}`` replaced by that input (naming a missing input
+    fails the attempt); ``None``: its description followed by its inputs as JSON."""
     tools: list[str] = Field(default_factory=list)
+    """The names of the tools an ``llm_tool_use`` node offers the LLM (it needs at least
+    one); each must be among the tools the executor was given."""
     model: str | None = None
+    """The model an LLM node or LLM router asks; ``None``: the provider's default."""
     function: str | None = None
+    """The name of the registered callable a function node or a router runs, when none is
+    registered under the node's id."""
     routes: dict[str, str] = Field(default_factory=dict)
+    """A router's ``{label: target node id}``. The label is chosen by the router's function
+    if it has one, else by the LLM when the node has a ``system_prompt`` and an LLM is
+    configured, else each label other than ``default`` is a safe expression over inputs and
+    memory, tried in order, with ``default`` as the fallback."""
     max_retries: int = Field(default=3, ge=0)
+    """Further attempts after a failure: ``max_retries=2`` means at most three attempts."""
     retry_on: list[str] = Field(default_factory=list)
+    """Exception type names or message fragments that make a failure worth retrying;
+    empty: every failure is retried."""
     max_tool_iterations: int = Field(default=10, ge=1)
+    """How many rounds of tool calls an ``llm_tool_use`` node allows; a model that still
+    asks for tools after them fails the attempt."""
 
 
 class NodeResult(BaseModel):
-    """The outcome of one node attempt."""
+    """The outcome of one node attempt.
+
+    The result the executor keeps for a node sums tokens, cost and latency over all its
+    attempts and carries the last attempt's error.
+    """
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     success: bool
+    """Whether the attempt succeeded. A node whose last attempt failed follows its
+    ``on_failure`` edge, else fails the run."""
     output: dict[str, Any] = Field(default_factory=dict)
+    """What the node produced; on success it is written to memory (only the declared
+    ``output_keys``, if any)."""
     error: str | None = None
+    """Why the attempt failed: ``"<ExceptionType>: <message>"`` from the built-in nodes,
+    which is what ``retry_on`` matches."""
     next_node: str | None = None
+    """The node to run next, chosen by the node itself (a router's route target); it wins
+    over the edges."""
     route_reason: str | None = None
+    """Why a router chose ``next_node``: which label, and what chose it."""
     tokens_used: int = 0
+    """Tokens the attempt spent on LLM calls."""
     cost: float = 0.0
+    """What the attempt cost, in the providers' currency (the built-in nodes report 0)."""
     latency_ms: int = 0
+    """How long the attempt took; when a node reports 0 the executor measures it."""
 
 
 @dataclass

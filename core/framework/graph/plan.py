@@ -35,21 +35,47 @@ _REFERENCE = re.compile(rf"^\$({_STEP_ID})((?:\.[^.]+)*)$")
 
 
 class ActionType(StrEnum):
+    """What kind of work a plan step does, and so which fields of its action it needs."""
+
     LLM_CALL = "llm_call"
+    """Asks the worker's LLM: ``prompt`` with ``{input}`` placeholders filled from the
+    step's inputs, and ``system_prompt``."""
     TOOL_USE = "tool_use"
+    """Calls tool ``tool_name`` through the tool executor with the step's inputs updated by
+    ``tool_args``; a tool that reports an error fails the attempt."""
     SUB_GRAPH = "sub_graph"
+    """Runs the registered graph ``graph_id`` to completion with the step's inputs as its
+    input; its final memory is the step's output, and a pause fails the attempt."""
     FUNCTION = "function"
+    """Calls the registered function ``function_name`` with the step's inputs updated by
+    ``function_args``."""
     CODE_EXECUTION = "code_execution"
+    """Runs ``code``: always refused, since this project has no sandbox to run it in."""
 
 
 class StepStatus(StrEnum):
+    """Where a plan step stands; a plan handed back to ``execute_plan``, or resumed from a
+    checkpoint, keeps completed, rejected and skipped steps and runs the others afresh."""
+
     PENDING = "pending"
+    """Not run yet; it starts once every step it depends on completed (and it was approved,
+    if it needs approval)."""
     AWAITING_APPROVAL = "awaiting_approval"
+    """Needs an approval that no callback gave; the next call asks for it again."""
     IN_PROGRESS = "in_progress"
+    """Running now; a run that stopped with it (a crash mid-step) runs it again, its
+    earlier attempts still counted."""
     COMPLETED = "completed"
+    """Accepted by the judge: its outputs are its ``result`` and later steps may reference
+    them. It never runs again."""
     FAILED = "failed"
+    """Its last attempt was not accepted (retries spent, or the judge asked for a new plan
+    or a human); the next call runs it again with its attempts reset."""
     SKIPPED = "skipped"
+    """Never runs, because a step it depends on (directly or not) was rejected."""
     REJECTED = "rejected"
+    """The approver rejected it: it never runs, its ``error`` says why, and every step
+    that depends on it is skipped."""
 
 
 _FINISHED = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.REJECTED})
@@ -62,48 +88,76 @@ _REQUIRED_FIELD = {
 
 
 class ActionSpec(BaseModel):
-    """What a step does. Which fields matter depends on ``action_type``:
-    ``prompt`` / ``system_prompt`` (llm_call; ``{input}`` placeholders are filled from the
-    step's inputs), ``tool_name`` / ``tool_args`` (tool_use), ``graph_id`` (sub_graph),
-    ``function_name`` / ``function_args`` (function), ``code`` (code_execution, always
-    refused)."""
+    """What a step does; which fields matter depends on ``action_type``.
 
-    model_config = ConfigDict(extra="forbid")
+    A plan whose action lacks the field its type needs (``prompt``, ``tool_name``,
+    ``graph_id`` or ``function_name``) is invalid.
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     action_type: ActionType
+    """What kind of work the step does."""
     prompt: str | None = None
+    """For ``llm_call``: the prompt, with ``{input}`` placeholders filled from the step's
+    inputs (unknown ones stay as written); inputs it does not mention are appended as
+    JSON."""
     system_prompt: str | None = None
+    """For ``llm_call``: the system prompt."""
     tool_name: str | None = None
+    """For ``tool_use``: the tool to call."""
     tool_args: dict[str, Any] = Field(default_factory=dict)
+    """For ``tool_use``: arguments added to the step's inputs (they win on a clash); they
+    may hold references."""
     graph_id: str | None = None
+    """For ``sub_graph``: the id the graph to run is registered under."""
     function_name: str | None = None
+    """For ``function``: the name the function to call is registered under."""
     function_args: dict[str, Any] = Field(default_factory=dict)
+    """For ``function``: arguments added to the step's inputs (they win on a clash); they
+    may hold references."""
     code: str | None = None
+    """For ``code_execution``: the code, which is never run."""
 
 
 class PlanStep(BaseModel):
-    """One step of a plan, with its progress.
+    """One step of a plan, with its progress (``status``, ``result``, ``error``,
+    ``attempts``), which the executor updates in its copy of the plan."""
 
-    ``max_retries`` counts further attempts after the first (as ``NodeSpec.max_retries``),
-    so a step runs at most ``max_retries + 1`` times; ``attempts`` counts runs so far.
-    ``result`` holds the step's outputs once it completed.
-    """
-
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     id: str = Field(pattern=rf"^{_STEP_ID}$")
+    """Unique within the plan (letters, digits, ``_`` and ``-``); references and
+    dependencies name the step by it, and its outputs sit under it in the run context."""
     description: str = ""
+    """What the step does, for people, the approver and the judge's LLM."""
     action: ActionSpec
+    """What the step does."""
     inputs: dict[str, Any] = Field(default_factory=dict)
+    """The step's inputs; values may be references (``"$step.key"``) to earlier steps'
+    outputs or to the run context."""
     expected_outputs: list[str] = Field(default_factory=list)
+    """Keys its outputs must hold, else the attempt fails; an LLM or tool reply is then
+    parsed as a JSON object."""
     dependencies: list[str] = Field(default_factory=list)
+    """Steps that must complete before this one starts; every step it references must be
+    among them, directly or through theirs."""
     requires_approval: bool = False
+    """Whether the approval callback is asked before the step runs."""
     approval_message: str | None = None
+    """What the approver is asked; ``None``: a message naming the step and its
+    description."""
     status: StepStatus = StepStatus.PENDING
+    """Where the step stands."""
     result: dict[str, Any] | None = None
+    """The step's outputs, once it completed."""
     error: str | None = None
+    """Why its last attempt failed, or why it was rejected."""
     attempts: int = Field(default=0, ge=0)
+    """How many times it has run (reset when a failed step runs afresh)."""
     max_retries: int = Field(default=3, ge=0)
+    """Further attempts after the first (as ``NodeSpec.max_retries``), so the step runs at
+    most ``max_retries + 1`` times; a retry beyond them becomes a new plan."""
 
     def is_ready(self, completed_ids: set[str] | frozenset[str]) -> bool:
         """Pending, and every dependency is among ``completed_ids``."""
@@ -126,17 +180,26 @@ class PlanStep(BaseModel):
 
 
 class Plan(BaseModel):
-    """A plan for reaching a goal; ``context`` holds values every step may reference."""
+    """A plan for reaching a goal."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     id: str
+    """Names the plan: its runs record it as their graph id."""
     goal_id: str
+    """The goal it serves."""
     description: str = ""
+    """What the plan does, for people."""
     steps: list[PlanStep] = Field(default_factory=list)
+    """Its steps; ready steps start in this order."""
     context: dict[str, Any] = Field(default_factory=dict)
+    """Values every step may reference by key (``"$topic"``); no key may be named like a
+    step."""
     revision: int = Field(default=1, ge=1)
+    """Which version of the plan this is (raise it when revising a plan); part of the
+    fingerprint, and recorded with each checkpoint."""
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    """When it was written (UTC; a naive time is taken as UTC)."""
 
     @field_validator("created_at")
     @classmethod

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from framework.durable import BUDGET_EXHAUSTED, NullRun, RunObserver
 from framework.errors import CheckpointDecodeError, PlanExecutionError
@@ -77,28 +77,44 @@ _FINISHED = (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.REJECTED)
 class PlanExecutionResult(BaseModel):
     """The outcome of one ``execute_plan`` call.
 
-    ``results`` holds the outputs of every completed step (including steps completed by an
-    earlier call on the same plan), ``errors`` the last error of failed and rejected steps.
-    ``pending_approvals`` lists what must be answered when the status is
-    ``awaiting_approval``. ``plan`` is the plan with every step's status, attempts and
-    result; pass it back to ``execute_plan`` to continue. ``run_status`` is the status of
-    the run this call leaves behind (``paused``: it can be continued).
+    The counters and totals of a stored run cover its earlier calls too; a plan passed back
+    without storage starts them afresh.
     """
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     status: ExecutionStatus
+    """How the call ended."""
     results: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The outputs of every completed step by step id, including steps completed by an
+    earlier call on the same plan."""
     errors: dict[str, str] = Field(default_factory=dict)
+    """The last error of each failed or rejected step."""
     steps_executed: int = 0
+    """Step attempts made."""
     total_tokens: int = 0
+    """Tokens spent by the steps and by the judge."""
     total_latency_ms: int = 0
+    """Time spent in steps."""
     feedback: str = ""
+    """Why the plan did not simply complete: the judge's feedback, the approver's reason,
+    a pause or cancel reason, ``budget_exhausted``, or which steps wait for approval;
+    empty when it completed."""
     failed_step: str | None = None
+    """The step that stopped the plan, if one did."""
     completed_steps: list[str] = Field(default_factory=list)
+    """The completed steps, in plan order."""
     skipped_steps: list[str] = Field(default_factory=list)
+    """The skipped steps, in plan order."""
     pending_approvals: list[ApprovalRequest] = Field(default_factory=list)
+    """What must be answered when the status is ``awaiting_approval``."""
     run_id: str | None = None
+    """The run's id; ``None`` when the run is neither stored nor logged."""
     plan: Plan
+    """The plan with every step's status, attempts and result; pass it back to
+    ``execute_plan`` to continue."""
     run_status: RunStatus | None = None
+    """The status of the run this call leaves behind (``paused``: it can be continued)."""
 
 
 @dataclass

@@ -17,11 +17,14 @@ class RetryPolicy(BaseModel):
     once (what tests use).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     base_delay: float = Field(default=0.5, ge=0)
+    """Seconds before the first retry."""
     factor: float = Field(default=2.0, ge=1)
+    """How much each further wait grows."""
     max_delay: float = Field(default=30.0, ge=0)
+    """The longest wait, in seconds."""
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (counted from 1)."""

@@ -18,20 +18,39 @@ __all__ = ["GraphSpec"]
 class GraphSpec(BaseModel):
     """A whole agent graph: nodes, edges, where it starts, where it ends, where it pauses."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     id: str
+    """Names the graph: a run's record, and a plan step's ``graph_id``, refer to it."""
     goal_id: str = ""
+    """The goal the graph serves; the decision log files a run without a goal under it
+    (else under ``id``)."""
     version: str = "1.0.0"
+    """Part of the fingerprint: changing it makes resuming a run of the old graph refuse
+    unless forced."""
     name: str = ""
+    """For people; an agent is shown under it (else under ``id``)."""
     description: str = ""
+    """What the graph does; the decision log describes a run without a goal by it."""
     entry_node: str
+    """Where a run starts (and where a session state without ``resume_from`` resumes)."""
     entry_points: dict[str, str] = Field(default_factory=dict)
+    """Other named places to start, ``{name: node id}``; validated, but the executor always
+    starts at ``entry_node``."""
     terminal_nodes: list[str] = Field(default_factory=list)
+    """Nodes whose success completes the run, whatever edges leave them (a node with no
+    edges other than ``on_failure`` ones completes it too)."""
     pause_nodes: list[str] = Field(default_factory=list)
+    """Nodes after which the run pauses once the next node is decided; it resumes at that
+    next node (a pause node that ends the run completes it)."""
     nodes: list[NodeSpec] = Field(default_factory=list)
+    """Every node, with unique ids; their order does not matter."""
     edges: list[EdgeSpec] = Field(default_factory=list)
+    """Every edge, with unique ids; the order of the edges leaving one node breaks
+    priority ties."""
     max_steps: int = Field(default=100, ge=1)
+    """How many node executions a run may make over all its calls; it fails rather than
+    start one more (so a loop ends)."""
 
     def get_node(self, node_id: str) -> NodeSpec | None:
         return next((node for node in self.nodes if node.id == node_id), None)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from framework._callables import call_sync_or_async
 from framework.errors import (
@@ -71,12 +71,21 @@ def is_transient_error(error_type: str | None) -> bool:
 class StepExecutionResult(BaseModel):
     """The outcome of one attempt at a step."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     success: bool
+    """Whether the action ran and produced every expected output."""
     outputs: dict[str, Any] = Field(default_factory=dict)
+    """What the step produced."""
     error: str | None = None
+    """Why it failed, as ``"<ExceptionType>: <message>"``."""
     error_type: str | None = None
+    """The exception's class name; timeouts, connection errors and rate limits count as
+    transient."""
     tokens_used: int = 0
+    """Tokens spent by the step's LLM call or sub-graph."""
     latency_ms: int = 0
+    """How long the attempt took."""
 
     @property
     def transient(self) -> bool:

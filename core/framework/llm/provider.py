@@ -19,56 +19,91 @@ __all__ = [
 
 
 class Role(StrEnum):
+    """Who speaks in a chat message."""
+
     SYSTEM = "system"
+    """Instructions that frame the conversation (the executors pass theirs as ``system=``
+    instead)."""
     USER = "user"
+    """The prompt: what a node, step, router or judge asks the model."""
     ASSISTANT = "assistant"
+    """The model's earlier reply, with the tool calls it asked for."""
     TOOL = "tool"
+    """A tool's result, answering one of the model's tool calls."""
 
 
 class ToolCall(BaseModel):
     """A tool invocation the model asked for."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """Names the call; the tool's result answers it by this id."""
     name: str
+    """The tool to call."""
     arguments: dict[str, Any] = Field(default_factory=dict)
+    """The arguments, as the tool's ``parameters`` schema describes them."""
 
 
 class ToolResult(BaseModel):
     """What a tool returned for one :class:`ToolCall`."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     tool_call_id: str
+    """The call it answers."""
     content: str
+    """What the tool returned, as text (other values as JSON)."""
     is_error: bool = False
+    """Whether the call failed (or named a tool that may not be used); the model is shown
+    the error so it can recover."""
 
 
 class Message(BaseModel):
-    """One chat message; ``tool_calls`` on assistant turns, ``tool_call_id`` on tool turns."""
+    """One chat message."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     role: Role
+    """Who speaks."""
     content: str = ""
+    """The text."""
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    """On assistant turns: the tool calls the model asked for."""
     tool_call_id: str | None = None
+    """On tool turns: the call this result answers."""
 
 
 class Tool(BaseModel):
-    """A tool the model may call: a name, what it does, and a JSON schema of its arguments."""
+    """A tool the model may call."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     name: str
+    """How the model and the nodes' ``tools`` lists name it."""
     description: str = ""
+    """What it does, in words for the model."""
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    """A JSON schema of its arguments."""
 
 
 class LLMResponse(BaseModel):
     """A completion: text, any tool calls, and the tokens it cost."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     content: str = ""
+    """The reply's text."""
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    """The tools the model asks to call before it answers; empty: this is its answer."""
     input_tokens: int = 0
+    """Tokens of the prompt."""
     output_tokens: int = 0
+    """Tokens of the reply."""
     model: str = ""
+    """The model that answered."""
     stop_reason: str = "stop"
+    """Why the model stopped, in the provider's words (``stop``: it finished)."""
 
     @property
     def total_tokens(self) -> int:

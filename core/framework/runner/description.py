@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from framework.graph.edge import EdgeCondition
 from framework.graph.node import NodeType
@@ -30,43 +30,81 @@ _LLM_NODES = (NodeType.LLM_GENERATE, NodeType.LLM_TOOL_USE)
 
 
 class NodeInfo(BaseModel):
+    """One node of an agent's graph, as :class:`AgentInfo` lists it."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """The node's id."""
     name: str
+    """The node's name, for people."""
     type: NodeType
+    """What kind of work it does."""
     function: str | None = None
+    """The function it names, if any."""
 
 
 class EdgeInfo(BaseModel):
+    """One edge of an agent's graph, as :class:`AgentInfo` lists it."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """The edge's id."""
     source: str
+    """The node it leaves."""
     target: str
+    """The node it leads to."""
     condition: EdgeCondition
+    """When it is followed."""
     condition_expr: str | None = None
+    """A ``conditional`` edge's expression."""
 
 
 class AgentInfo(BaseModel):
     """What an agent is: its graph's shape, its goal, and the functions and tools it has."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     name: str
+    """The graph's name, else its id."""
     description: str
+    """What the graph does."""
     path: str
+    """The agent folder."""
     goal_name: str
+    """The goal's name."""
     goal_description: str
+    """What the goal asks for."""
     entry_node: str
+    """Where a run starts."""
     terminal_nodes: list[str] = Field(default_factory=list)
+    """Nodes whose success completes a run."""
     pause_nodes: list[str] = Field(default_factory=list)
+    """Nodes after which a run pauses."""
     nodes: list[NodeInfo] = Field(default_factory=list)
+    """Every node, in the graph's order."""
     edges: list[EdgeInfo] = Field(default_factory=list)
+    """Every edge, in the graph's order."""
     functions: list[str] = Field(default_factory=list)
+    """The names of the functions the runner has (from ``functions.py``), sorted."""
     tools: list[str] = Field(default_factory=list)
+    """The names of the tools the runner has (declared in ``agent.json`` or given)."""
 
 
 class ValidationResult(BaseModel):
-    """``errors`` stop the agent from running; ``warnings`` say what may fail at run time."""
+    """Whether an agent can run, and what may fail when it does."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     valid: bool
+    """Whether there are no errors."""
     errors: list[str] = Field(default_factory=list)
+    """Problems that stop the agent from running: graph problems and function nodes or
+    routers without their function."""
     warnings: list[str] = Field(default_factory=list)
+    """What may fail at run time: nodes and edges that need an LLM, tools or a tool
+    executor the runner lacks."""
 
 
 def describe_agent(
