@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -19,15 +20,20 @@ from framework.schemas.checkpoint import (
     RetentionStrategy,
 )
 from framework.storage import MemoryStorage
+from framework.storage.backend import StorageBackend
 
 KEEP_ALL = CheckpointConfig(retention_strategy=RetentionStrategy.ALL)
 
 
-def manager(config: CheckpointConfig = KEEP_ALL) -> CheckpointManager:
-    return CheckpointManager(MemoryStorage(), config)
+@pytest.fixture
+def manager(storage: StorageBackend) -> Callable[..., CheckpointManager]:
+    """``manager(config=KEEP_ALL)``: a manager over the ``storage`` backend."""
+    return lambda config=KEEP_ALL: CheckpointManager(storage, config)
 
 
-def test_ids_name_run_and_node_and_are_unique_and_ordered_within_the_run() -> None:
+def test_ids_name_run_and_node_and_are_unique_and_ordered_within_the_run(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager()
     ids = [mgr.save_checkpoint("run-1", node, {"n": i}) for i, node in enumerate("aba")]
     assert ids == ["ckpt_run-1_a_000000", "ckpt_run-1_b_000001", "ckpt_run-1_a_000002"]
@@ -37,8 +43,7 @@ def test_ids_name_run_and_node_and_are_unique_and_ordered_within_the_run() -> No
     assert [int(re.search(r"_(\d+)$", i).group(1)) for i in ids] == [0, 1, 2]
 
 
-def test_numbering_continues_from_what_storage_holds() -> None:
-    storage = MemoryStorage()
+def test_numbering_continues_from_what_storage_holds(storage: StorageBackend) -> None:
     CheckpointManager(storage, KEEP_ALL).save_checkpoint("r", "a", {})
     CheckpointManager(storage, KEEP_ALL).save_checkpoint("r", "b", {})
     third = CheckpointManager(storage, KEEP_ALL).save_checkpoint("r", "c", {})
@@ -46,13 +51,15 @@ def test_numbering_continues_from_what_storage_holds() -> None:
     assert storage.latest_seq("r") == 2
 
 
-def test_runs_are_numbered_independently() -> None:
+def test_runs_are_numbered_independently(manager: Callable[..., CheckpointManager]) -> None:
     mgr = manager()
     mgr.save_checkpoint("r1", "a", {})
     assert mgr.save_checkpoint("r2", "a", {}) == "ckpt_r2_a_000000"
 
 
-def test_saved_memory_and_fields_come_back_exactly() -> None:
+def test_saved_memory_and_fields_come_back_exactly(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager()
     memory = {
         "docs": [{"title": "x", "when": datetime(2024, 1, 2, tzinfo=UTC)}],
@@ -98,26 +105,32 @@ def test_saved_memory_and_fields_come_back_exactly() -> None:
     assert cp.kind is CheckpointKind.NODE_COMPLETE
 
 
-def test_shared_memory_is_saved_whole_even_through_a_scoped_view() -> None:
+def test_shared_memory_is_saved_whole_even_through_a_scoped_view(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     memory = SharedMemory({"a": 1, "b": [2]})
     mgr = manager()
     mgr.save_checkpoint("r", "n", memory)
     assert mgr.restore_from_checkpoint("r") == ({"a": 1, "b": [2]}, "n")
 
 
-def test_restore_resumes_at_recorded_next_node() -> None:
+def test_restore_resumes_at_recorded_next_node(manager: Callable[..., CheckpointManager]) -> None:
     mgr = manager()
     mgr.save_checkpoint("r", "a", {"x": 1}, metadata={"next_node_id": "b"})
     assert mgr.restore_from_checkpoint("r") == ({"x": 1}, "b")
 
 
-def test_restore_resumes_at_saved_node_when_no_next_node_was_recorded() -> None:
+def test_restore_resumes_at_saved_node_when_no_next_node_was_recorded(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager()
     mgr.save_checkpoint("r", "a", {"x": 1})
     assert mgr.restore_from_checkpoint("r") == ({"x": 1}, "a")
 
 
-def test_restore_uses_the_latest_checkpoint_unless_one_is_named() -> None:
+def test_restore_uses_the_latest_checkpoint_unless_one_is_named(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager()
     first = mgr.save_checkpoint("r", "a", {"step": 1}, metadata={"next_node_id": "b"})
     mgr.save_checkpoint("r", "b", {"step": 2}, metadata={"next_node_id": "c"})
@@ -125,7 +138,9 @@ def test_restore_uses_the_latest_checkpoint_unless_one_is_named() -> None:
     assert mgr.restore_from_checkpoint("r", first) == ({"step": 1}, "b")
 
 
-def test_restore_returns_nothing_when_there_is_nothing() -> None:
+def test_restore_returns_nothing_when_there_is_nothing(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager()
     assert mgr.restore_from_checkpoint("never-ran") == (None, None)
     mgr.save_checkpoint("r", "a", {})
@@ -133,25 +148,27 @@ def test_restore_returns_nothing_when_there_is_nothing() -> None:
     assert mgr.get_checkpoint("never-ran") is None
 
 
-def test_restore_returns_nothing_when_auto_recovery_is_off() -> None:
-    storage = MemoryStorage()
+def test_restore_returns_nothing_when_auto_recovery_is_off(storage: StorageBackend) -> None:
     CheckpointManager(storage).save_checkpoint("r", "a", {"x": 1})
     off = CheckpointManager(storage, CheckpointConfig(auto_recovery=False))
     assert off.restore_from_checkpoint("r") == (None, None)
     assert off.get_checkpoint("r") is not None
 
 
-def test_disabled_manager_returns_none_and_writes_nothing() -> None:
-    storage = MemoryStorage()
+def test_disabled_manager_returns_none_and_writes_nothing(
+    storage: StorageBackend, stored: Callable[[], list[str]]
+) -> None:
     mgr = CheckpointManager(storage, CheckpointConfig(enabled=False))
     assert mgr.save_checkpoint("r", "a", {"x": 1}) is None
     assert mgr.save_requested("r", "a", {"x": 1}, [{"why": "asked"}]) is None
     assert storage.list_checkpoints("r") == []
     assert storage.latest_seq("r") == -1
-    assert storage.records == {}
+    assert stored() == []
 
 
-def test_delete_returns_the_count_and_numbering_starts_over() -> None:
+def test_delete_returns_the_count_and_numbering_starts_over(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager()
     for node in "abc":
         mgr.save_checkpoint("r", node, {})
@@ -161,7 +178,9 @@ def test_delete_returns_the_count_and_numbering_starts_over() -> None:
     assert mgr.save_checkpoint("r", "d", {}) == "ckpt_r_d_000000"
 
 
-def test_requested_checkpoint_carries_the_nodes_metadata() -> None:
+def test_requested_checkpoint_carries_the_nodes_metadata(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager(CheckpointConfig(save_frequency="on_request", retention_strategy="all"))
     spec = NodeSpec(id="review", name="Review", description="asks for a checkpoint")
     ctx = NodeContext(run_id="r", node_id="review", node_spec=spec, memory=SharedMemory())
@@ -182,19 +201,23 @@ def test_requested_checkpoint_carries_the_nodes_metadata() -> None:
     assert mgr.list_checkpoints("r")[0].kind is CheckpointKind.REQUESTED
 
 
-def test_no_request_means_no_requested_checkpoint() -> None:
+def test_no_request_means_no_requested_checkpoint(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager()
     assert mgr.save_requested("r", "n", {}, []) is None
     assert mgr.list_checkpoints("r") == []
 
 
-def test_kind_can_be_given_in_metadata() -> None:
+def test_kind_can_be_given_in_metadata(manager: Callable[..., CheckpointManager]) -> None:
     mgr = manager()
     checkpoint_id = mgr.save_checkpoint("r", "n", {}, metadata={"kind": "pause"})
     assert mgr.get_checkpoint("r", checkpoint_id).kind is CheckpointKind.PAUSE
 
 
-async def test_sync_api_works_inside_a_running_event_loop() -> None:
+async def test_sync_api_works_inside_a_running_event_loop(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     asyncio.get_running_loop()
     mgr = manager()
     checkpoint_id = mgr.save_checkpoint("r", "a", {"x": 1}, metadata={"next_node_id": "b"})
@@ -204,7 +227,9 @@ async def test_sync_api_works_inside_a_running_event_loop() -> None:
     assert mgr.delete_checkpoints("r") == 1
 
 
-async def test_async_twins_do_what_the_sync_methods_do() -> None:
+async def test_async_twins_do_what_the_sync_methods_do(
+    manager: Callable[..., CheckpointManager],
+) -> None:
     mgr = manager()
     first = await mgr.asave_checkpoint("r", "a", {"x": 1}, metadata={"next_node_id": "b"})
     second = await mgr.asave_requested("r", "b", {"x": 2}, [{"why": "asked"}])
@@ -217,15 +242,13 @@ async def test_async_twins_do_what_the_sync_methods_do() -> None:
     assert await mgr.arestore_from_checkpoint("r") == (None, None)
 
 
-async def test_async_restore_respects_auto_recovery_off() -> None:
-    storage = MemoryStorage()
+async def test_async_restore_respects_auto_recovery_off(storage: StorageBackend) -> None:
     await CheckpointManager(storage).asave_checkpoint("r", "a", {})
     off = CheckpointManager(storage, CheckpointConfig(auto_recovery=False))
     assert await off.arestore_from_checkpoint("r") == (None, None)
 
 
-async def test_async_disabled_manager_writes_nothing() -> None:
-    storage = MemoryStorage()
+async def test_async_disabled_manager_writes_nothing(storage: StorageBackend) -> None:
     mgr = CheckpointManager(storage, CheckpointConfig(enabled=False))
     assert await mgr.asave_checkpoint("r", "a", {}) is None
     assert storage.list_checkpoints("r") == []

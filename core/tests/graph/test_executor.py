@@ -559,17 +559,23 @@ async def test_runtime_gets_a_decision_and_outcome_per_node_and_the_run_end(reco
         "record_outcome",
         "end_run",
     ]
-    assert recorder.calls[0][1] == ("goal", "Exercise the executor.", {"seed": 0})
+    start = recorder.of("start_run")[0]
+    assert (start["goal_id"], start["goal_description"], start["input_data"]) == (
+        "goal",
+        "Exercise the executor.",
+        {"seed": 0},
+    )
     decisions = recorder.of("decide")
     assert [d["chosen"] for d in decisions] == ["a", "b"]
     assert all(d["intent"] == "execute node" for d in decisions)
     assert decisions[0]["reasoning"] == "entry node"
     assert decisions[1]["reasoning"] == "edge 'a->b' (always) from 'a'"
-    outcomes = recorder.calls[2], recorder.calls[4]
-    assert [o[1][1] for o in outcomes] == ["decision-1", "decision-2"]
-    assert [o[2]["result"] for o in outcomes] == [{"x": 1}, {"y": 2}]
+    outcomes = recorder.of("record_outcome")
+    assert [o["decision_id"] for o in outcomes] == ["decision-1", "decision-2"]
+    assert [o["result"] for o in outcomes] == [{"x": 1}, {"y": 2}]
     assert recorder.of("end_run") == [
         {
+            "run_id": "run-1",
             "success": True,
             "narrative": "completed after 2 steps",
             "output_data": result.output,
@@ -583,7 +589,7 @@ async def test_runtime_hears_about_a_failed_run(recorder: Any) -> None:
     result = await executor({"a": Flaky(9, KeyError("k"))}, runtime=recorder).execute(g, GOAL)
 
     assert recorder.of("report_problem") == [
-        {"severity": "error", "description": result.error, "node_id": "a"}
+        {"run_id": "run-1", "severity": "error", "description": result.error, "node_id": "a"}
     ]
     assert recorder.of("end_run")[0]["success"] is False
     assert recorder.of("record_outcome")[0]["success"] is False

@@ -29,6 +29,7 @@ from framework.graph.goal import Goal
 from framework.graph.judge import HybridJudge
 from framework.graph.node import NodeSpec
 from framework.llm import LLMResponse, MockLLMProvider
+from framework.testing.fakes import FakeRecorder
 
 StepFactory = Callable[..., PlanStep]
 PlanFactory = Callable[..., Plan]
@@ -532,7 +533,7 @@ async def test_sub_graph_step_runs_inside_a_plan(make_plan: PlanFactory, goal: G
 
 
 async def test_runtime_receives_a_decision_and_outcome_per_attempt(
-    fn_step: StepFactory, make_plan: PlanFactory, goal: Goal, runtime: Any
+    fn_step: StepFactory, make_plan: PlanFactory, goal: Goal, recorder: FakeRecorder
 ) -> None:
     attempts = 0
 
@@ -547,12 +548,14 @@ async def test_runtime_receives_a_decision_and_outcome_per_attempt(
         return ApprovalResult(decision=ApprovalDecision.APPROVE, reason="looks fine")
 
     plan = make_plan(fn_step("flaky", requires_approval=True))
-    executor = FlexibleGraphExecutor(runtime, functions={"flaky": flaky}, approval_callback=approve)
+    executor = FlexibleGraphExecutor(
+        recorder, functions={"flaky": flaky}, approval_callback=approve
+    )
 
     result = await executor.execute_plan(plan, goal, {"who": "me"})
 
     assert result.run_id == "run-1"
-    assert [name for name, _ in runtime.calls] == [
+    assert recorder.methods() == [
         "start_run",
         "decide",
         "decide",
@@ -561,12 +564,17 @@ async def test_runtime_receives_a_decision_and_outcome_per_attempt(
         "record_outcome",
         "end_run",
     ]
-    assert runtime.named("start_run") == [{"goal_id": "goal-1", "input_data": {"who": "me"}}]
-    approval = runtime.named("decide")[0]
+    assert [(s["goal_id"], s["input_data"]) for s in recorder.of("start_run")] == [
+        ("goal-1", {"who": "me"})
+    ]
+    approval = recorder.of("decide")[0]
     assert (approval["chosen"], approval["reasoning"]) == ("approve", "looks fine")
-    outcomes = runtime.named("record_outcome")
-    assert [(o["decision_id"], o["success"]) for o in outcomes] == [("d2", False), ("d3", True)]
+    outcomes = recorder.of("record_outcome")
+    assert [(o["decision_id"], o["success"]) for o in outcomes] == [
+        ("decision-2", False),
+        ("decision-3", True),
+    ]
     assert outcomes[0]["summary"].startswith("judged retry")
-    end = runtime.named("end_run")[0]
+    end = recorder.of("end_run")[0]
     assert (end["run_id"], end["success"]) == ("run-1", True)
     assert end["output_data"] == {"flaky": {"result": "ok"}}

@@ -15,6 +15,7 @@ from framework.graph.goal import Goal
 from framework.graph.node import NodeSpec
 from framework.graph.worker_node import WorkerNode, render_template, resolve_references
 from framework.llm import LLMResponse, MockLLMProvider, Tool, ToolCall, ToolResult
+from framework.testing.fakes import FakeRecorder
 
 StepFactory = Callable[..., PlanStep]
 
@@ -294,18 +295,18 @@ async def test_sub_graph_runs_through_the_graph_executor() -> None:
     assert result.outputs == {"x": 5, "y": 10, "z": 11}
 
 
-async def test_sub_graph_with_its_own_goal_reports_to_the_runtime(runtime: Any) -> None:
+async def test_sub_graph_with_its_own_goal_reports_to_the_runtime(recorder: FakeRecorder) -> None:
     goal = Goal(id="arith-goal", name="Arithmetic", description="compute z")
     action = ActionSpec(action_type=ActionType.SUB_GRAPH, graph_id="arith")
     worker = WorkerNode(
-        functions=_arith_functions(), graphs={"arith": (_two_node_graph(), goal)}, runtime=runtime
+        functions=_arith_functions(), graphs={"arith": (_two_node_graph(), goal)}, runtime=recorder
     )
 
     result = await worker.execute(_step("calc", action, inputs={"x": 1}), {})
 
     assert result.outputs["z"] == 3
-    assert runtime.named("start_run")[0]["goal_id"] == "arith-goal"
-    assert [d["node_id"] for d in runtime.named("decide")] == ["double", "increment"]
+    assert recorder.of("start_run")[0]["goal_id"] == "arith-goal"
+    assert [d["node_id"] for d in recorder.of("decide")] == ["double", "increment"]
 
 
 async def test_failing_sub_graph_fails_the_step() -> None:
