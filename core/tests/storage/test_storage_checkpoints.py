@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from storage_helpers import assert_exact, every_type_memory, full_checkpoint, make_checkpoint
 
 from framework.errors import (
     CheckpointEncodeError,
@@ -15,6 +14,12 @@ from framework.schemas.checkpoint import CheckpointKind, ExecutorType
 from framework.storage import FileStorage, MemoryStorage, SQLiteStorage
 from framework.storage.backend import StorageBackend
 from framework.testing.conformance import Harness
+from framework.testing.values import (
+    assert_exact,
+    every_type_memory,
+    full_checkpoint,
+    make_checkpoint,
+)
 
 
 def test_checkpoint_with_every_supported_type_round_trips_exactly(storage: StorageBackend):

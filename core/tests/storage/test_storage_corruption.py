@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from storage_helpers import make_checkpoint
 
 from framework.errors import CorruptCheckpointError
 from framework.storage import CorruptCheckpoint, CorruptCheckpointWarning
 from framework.testing.conformance import FileHarness, Harness
+from framework.testing.values import make_checkpoint
 
 
 def _save(harness: Harness, count: int, run_id: str = "run-1") -> None:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from storage_helpers import Author, assert_exact, every_type_memory
 
 from framework.errors import (
     CheckpointEncodeError,
@@ -25,6 +24,7 @@ from framework.schemas.run import RunRecord
 from framework.storage import FileStorage, codec
 from framework.storage.backend import StorageBackend
 from framework.testing.conformance import Harness
+from framework.testing.values import Author, assert_exact, every_type_memory
 
 RESULT = {
     "charged": Decimal("19.99"),

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from storage_helpers import make_checkpoint
 
 from framework.errors import FencedOutError, InvalidArgumentError, LeaseHeldError
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.backend import StorageBackend
 from framework.testing.conformance import Harness
+from framework.testing.values import make_checkpoint
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from storage_helpers import make_checkpoint
 
 from framework.errors import InvalidIdError, StorageError
 from framework.runtime.core import Runtime
 from framework.schemas.run import RunRecord
 from framework.storage import FileStorage
+from framework.testing.values import make_checkpoint
 
 
 def _files(root: Path) -> list[str]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from storage_helpers import make_checkpoint
-
 from framework.storage._engine.chains import MAX_CHAIN
 from framework.testing.conformance import Harness, SQLiteHarness
+from framework.testing.values import make_checkpoint
 
 SAVES = 1000
 

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_helpers import make_checkpoint
 
 from framework.errors import InvalidIdError
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.backend import StorageBackend
 from framework.testing.conformance import Harness
+from framework.testing.values import make_checkpoint
 
 BAD_IDS = ["../x", "/abs", "a/b", "a\\b", "x\x00y", "", "x" * 300, "..", "C:evil"]
 GOOD_RUN = "run-1"

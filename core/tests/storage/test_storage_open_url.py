@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from storage_helpers import make_checkpoint
 
 from framework.errors import CheckpointTooLargeError, InvalidArgumentError
 from framework.storage import FileStorage, MemoryStorage, SQLiteStorage, open_storage
+from framework.testing.values import make_checkpoint
 
 
 def _round_trip(storage) -> None:

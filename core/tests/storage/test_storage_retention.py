@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from storage_helpers import make_checkpoint
 
 from framework.errors import InvalidArgumentError
 from framework.storage.backend import StorageBackend
 from framework.testing.conformance import Harness
+from framework.testing.values import make_checkpoint
 
 
 def _memory(seq: int) -> dict[str, object]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from storage_helpers import Author, make_checkpoint
 
 from framework.errors import InvalidArgumentError, RunExistsError, RunNotFoundError
 from framework.schemas.control import ControlAction
@@ -14,6 +13,7 @@ from framework.schemas.run import RunRecord, RunStatus, RunTotals
 from framework.storage import FileStorage
 from framework.storage.backend import StorageBackend
 from framework.testing.conformance import Harness
+from framework.testing.values import Author, make_checkpoint
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

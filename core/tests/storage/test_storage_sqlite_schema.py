@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from storage_helpers import make_checkpoint
 
 from framework.errors import StorageError
 from framework.schemas.control import ControlAction
@@ -15,6 +14,7 @@ from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
 from framework.storage import SQLiteStorage, codec
 from framework.storage.sqlite import SCHEMA_VERSION
+from framework.testing.values import make_checkpoint
 
 
 def _query(path: Path, sql: str) -> list[tuple[object, ...]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from storage_helpers import make_checkpoint
 
 from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
 from framework.schemas.control import ControlAction, ControlSignal
@@ -14,6 +13,7 @@ from framework.schemas.lease import Lease
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage import MemoryStorage
 from framework.storage.backend import CorruptCheckpoint, StorageBackend
+from framework.testing.values import make_checkpoint
 
 
 async def test_async_methods_cover_the_contract(storage: StorageBackend):

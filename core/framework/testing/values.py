@@ -1,4 +1,9 @@
-"""Values and checks shared by the storage conformance tests."""
+"""Values and checks the storage spec is written with, for backends' own tests too.
+
+:func:`every_type_memory` holds one of every value kind the codec supports;
+:func:`make_checkpoint` and :func:`full_checkpoint` build checkpoints as the executors
+write them; :func:`assert_exact` compares values *and* their types all the way down.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,16 @@ from pydantic import BaseModel
 
 from framework.schemas.checkpoint import Checkpoint, CheckpointKind
 from framework.storage.codec import register_type
+
+__all__ = [
+    "Author",
+    "Mood",
+    "Page",
+    "assert_exact",
+    "every_type_memory",
+    "full_checkpoint",
+    "make_checkpoint",
+]
 
 
 @register_type(name="tests.storage.Mood")
@@ -41,7 +56,9 @@ class Page:
 
 def every_type_memory() -> dict[str, Any]:
     """Shared memory holding one of every value kind the codec supports, nested too."""
-    author = Author(name="Ada", joined=datetime(2024, 5, 1, 9, 30, tzinfo=UTC), tags={"x"})
+    author = Author(
+        name="Ada", joined=datetime(2024, 5, 1, 9, 30, tzinfo=UTC), tags=frozenset({"x"})
+    )
     return {
         "text": "héllo ✓",
         "int": 2**70,
@@ -74,7 +91,9 @@ def every_type_memory() -> dict[str, Any]:
     }
 
 
-def make_checkpoint(run_id: str, seq: int, memory: dict[str, Any] | None = None, **fields: Any):
+def make_checkpoint(
+    run_id: str, seq: int, memory: dict[str, Any] | None = None, **fields: Any
+) -> Checkpoint:
     """A checkpoint as an executor writes it after node ``step`` (seq-derived id and path)."""
     values: dict[str, Any] = {
         "id": f"ckpt_{run_id}_step_{seq:06d}",
