@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
 from typing import Any
 
 import anyio
+import pytest
 
-from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
-from framework.schemas.control import ControlAction, ControlSignal
-from framework.schemas.effect import EffectRecord
-from framework.schemas.lease import Lease
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage import MemoryStorage
-from framework.storage.backend import CorruptCheckpoint, StorageBackend
+from framework.storage.backend import StorageBackend
 from framework.testing.values import make_checkpoint
 
 
@@ -69,111 +69,180 @@ async def test_backends_are_async_context_managers(harness):
         assert storage.latest_seq("run-1") == 0
 
 
-class NativelyAsync(StorageBackend):
-    """A backend that only implements the async methods, as a future postgres one will."""
+class LoopBoundConnection:
+    """Stands for a natively async driver's connection: usable only on the loop that opened it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.calls = 0
+
+    async def use(self) -> None:
+        if asyncio.get_running_loop() is not self.loop:
+            raise RuntimeError("this connection is bound to a different event loop")
+        self.calls += 1
+        await asyncio.sleep(0)
+
+
+class LoopBoundBackend(StorageBackend):
+    """A natively async backend, as a PostgreSQL one is: a connection opened on first use
+    and bound to that loop, every contract method awaited through it (data kept in memory)."""
 
     def __init__(self) -> None:
         self.inner = MemoryStorage()
-        self.closed = False
+        self.connection: LoopBoundConnection | None = None
+        self.connections = 0
 
-    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        await anyio.sleep(0)
-        return getattr(self.inner, name)(*args, **kwargs)
-
-    async def asave_checkpoint(self, cp: Checkpoint, **options: Any) -> CheckpointMetadata:
-        return await self._call("save_checkpoint", cp, **options)
-
-    async def aload_checkpoint(self, run_id: str, checkpoint_id: str) -> Checkpoint | None:
-        return await self._call("load_checkpoint", run_id, checkpoint_id)
-
-    async def aload_latest_checkpoint(self, run_id: str) -> Checkpoint | None:
-        return await self._call("load_latest_checkpoint", run_id)
-
-    async def alist_checkpoints(self, run_id: str) -> list[CheckpointMetadata]:
-        return await self._call("list_checkpoints", run_id)
-
-    async def adelete_checkpoints(self, run_id: str) -> int:
-        return await self._call("delete_checkpoints", run_id)
-
-    async def aprune_checkpoints(self, run_id: str, keep: int) -> int:
-        return await self._call("prune_checkpoints", run_id, keep)
-
-    async def averify(self, run_id: str) -> list[CorruptCheckpoint]:
-        return await self._call("verify", run_id)
-
-    async def alatest_seq(self, run_id: str) -> int:
-        return await self._call("latest_seq", run_id)
-
-    async def acreate_run(self, record: RunRecord) -> RunRecord:
-        return await self._call("create_run", record)
-
-    async def aget_run(self, run_id: str) -> RunRecord | None:
-        return await self._call("get_run", run_id)
-
-    async def alist_runs(self, **filters: Any) -> list[RunRecord]:
-        return await self._call("list_runs", **filters)
-
-    async def aupdate_run(self, run_id: str, /, **changes: Any) -> RunRecord:
-        return await self._call("update_run", run_id, **changes)
-
-    async def adelete_run(self, run_id: str) -> bool:
-        return await self._call("delete_run", run_id)
-
-    async def aclaim_run(self, run_id: str, owner_id: str, **options: Any) -> Lease:
-        return await self._call("claim_run", run_id, owner_id, **options)
-
-    async def arenew_lease(self, lease: Lease, **options: Any) -> Lease:
-        return await self._call("renew_lease", lease, **options)
-
-    async def arelease_lease(self, lease: Lease) -> None:
-        await self._call("release_lease", lease)
-
-    async def arequest_control(self, run_id: str, action: ControlAction, reason: str = ""):
-        return await self._call("request_control", run_id, action, reason)
-
-    async def aget_control(self, run_id: str) -> ControlSignal | None:
-        return await self._call("get_control", run_id)
-
-    async def aclear_control(self, run_id: str, **options: Any) -> None:
-        await self._call("clear_control", run_id, **options)
-
-    async def astart_effect(self, *args: str) -> EffectRecord:
-        return await self._call("start_effect", *args)
-
-    async def acomplete_effect(self, run_id: str, key: str, result: Any) -> EffectRecord:
-        return await self._call("complete_effect", run_id, key, result)
-
-    async def afail_effect(self, run_id: str, key: str, error: str) -> EffectRecord:
-        return await self._call("fail_effect", run_id, key, error)
-
-    async def aget_effect(self, run_id: str, key: str) -> EffectRecord | None:
-        return await self._call("get_effect", run_id, key)
-
-    async def alist_effects(self, run_id: str) -> list[EffectRecord]:
-        return await self._call("list_effects", run_id)
+    async def forward(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self.connection is None:
+            self.connection = LoopBoundConnection()
+            self.connections += 1
+        await self.connection.use()
+        return await getattr(self.inner, name)(*args, **kwargs)
 
     async def aclose(self) -> None:
-        self.closed = True
+        self.connection = None
 
 
-def test_generic_bridge_runs_async_methods_from_sync_code():
+ASYNC_METHODS = sorted(StorageBackend.__abstractmethods__ - {"aclose"})
+
+
+def _forwarding(name: str) -> Any:
+    async def method(self: LoopBoundBackend, *args: Any, **kwargs: Any) -> Any:
+        return await self.forward(name, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+NativelyAsync = type(
+    "NativelyAsync", (LoopBoundBackend,), {name: _forwarding(name) for name in ASYNC_METHODS}
+)
+
+
+def _loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "NativelyAsync-loop" and t.is_alive()]
+
+
+def test_the_fake_connection_refuses_a_second_event_loop():
+    storage = NativelyAsync()
+    anyio.run(storage.acreate_run, RunRecord(run_id="run-1"))
+
+    with pytest.raises(RuntimeError, match="different event loop"):
+        anyio.run(storage.aget_run, "run-1")
+
+
+def test_sync_twins_drive_a_loop_bound_backend_from_plain_code():
     with NativelyAsync() as storage:
         storage.save_checkpoint(make_checkpoint("run-1", 0))
+        storage.save_checkpoint(make_checkpoint("run-1", 1))
         storage.create_run(RunRecord(run_id="run-1", agent_id="a"))
 
-        assert storage.load_latest_checkpoint("run-1").seq == 0
+        assert storage.load_latest_checkpoint("run-1").seq == 1
         assert storage.update_run("run-1", status=RunStatus.RUNNING).status == "running"
         assert [r.run_id for r in storage.list_runs(agent_id="a")] == ["run-1"]
-    assert storage.closed
+        assert storage.connections == 1
+        assert storage.connection.calls == 6
 
 
-async def test_generic_bridge_works_inside_a_running_event_loop():
+def test_sync_twins_from_many_threads_share_the_backend_loop():
+    storage = NativelyAsync()
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for seq in range(5):
+                storage.save_checkpoint(make_checkpoint(f"run-{n}", seq))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert [storage.latest_seq(f"run-{n}") for n in range(8)] == [4] * 8
+    assert storage.connections == 1
+    storage.close()
+
+
+async def test_a_sync_twin_inside_a_running_loop_works_and_warns_once(caplog):
     storage = NativelyAsync()
 
-    storage.save_checkpoint(make_checkpoint("run-1", 0))
+    with caplog.at_level(logging.WARNING, logger="framework.storage"):
+        storage.save_checkpoint(make_checkpoint("run-1", 0))
+        storage.save_checkpoint(make_checkpoint("run-1", 1))
+        latest = storage.load_latest_checkpoint("run-1")
 
-    assert storage.list_checkpoints("run-1")[0].seq == 0
-    assert (await storage.aload_latest_checkpoint("run-1")).seq == 0
+    assert latest.seq == 1
+    warnings = [r for r in caplog.records if r.name == "framework.storage"]
+    assert len(warnings) == 1
+    assert "blocks" in warnings[0].getMessage()
+    assert "asave_checkpoint()" in warnings[0].getMessage()
+    storage.close()
+
+
+def test_close_stops_the_loop_thread_and_a_later_call_starts_a_new_one():
+    storage = NativelyAsync()
+    storage.create_run(RunRecord(run_id="run-1"))
+    assert len(_loop_threads()) == 1
+
+    storage.close()
+    assert _loop_threads() == []
+
+    assert storage.get_run("run-1").run_id == "run-1"
+    assert len(_loop_threads()) == 1
+    assert storage.connections == 2
+    storage.close()
+
+
+async def test_an_async_context_exit_closes_the_backend_and_its_loop_thread():
+    storage = NativelyAsync()
+    storage.create_run(RunRecord(run_id="run-1"))
+
     async with storage:
         pass
-    assert storage.closed
+
+    assert storage.connection is None
+    assert _loop_threads() == []
+
+
+def _sync_twins() -> set[str]:
+    return {
+        name
+        for name, value in vars(StorageBackend).items()
+        if (getattr(value, "__doc__", None) or "").startswith("Synchronous twin")
+    }
+
+
+def test_every_async_method_has_a_sync_twin_and_every_twin_an_async_method():
+    assert _sync_twins() == {name.removeprefix("a") for name in ASYNC_METHODS}
+
+
+class Spy(StorageBackend):
+    """Answers every async method with what it was called with."""
+
+    async def aclose(self) -> None:
+        pass
+
+
+def _spying(name: str) -> Any:
+    async def method(self: Spy, *args: Any, **kwargs: Any) -> Any:
+        return (name, args, kwargs)
+
+    return method
+
+
+for _name in ASYNC_METHODS:
+    setattr(Spy, _name, _spying(_name))
+Spy.__abstractmethods__ = frozenset()
+
+
+@pytest.mark.parametrize("name", ASYNC_METHODS)
+def test_every_sync_twin_calls_its_async_method_with_the_same_arguments(name):
+    spy = Spy()
+    twin = getattr(spy, name.removeprefix("a"))
+
+    assert twin("run-1", 2, flag=True) == (name, ("run-1", 2), {"flag": True})
+    spy.close()
