@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from framework.graph.checkpoint_manager import CheckpointManager
-from framework.schemas.checkpoint import CheckpointConfig
+from framework import CheckpointConfig, CheckpointManager
 
 RUN_ID = "doc-run-1"
 CONFIG = CheckpointConfig(retention_strategy="all")

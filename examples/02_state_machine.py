@@ -19,12 +19,16 @@ from typing import Any
 
 import anyio
 
-from framework.graph import EdgeSpec, GraphSpec
-from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.executor import GraphExecutor
-from framework.graph.goal import Goal
-from framework.graph.node import NodeSpec, NodeType
-from framework.schemas.checkpoint import CheckpointConfig
+from framework import (
+    CheckpointConfig,
+    CheckpointManager,
+    EdgeSpec,
+    Goal,
+    GraphExecutor,
+    GraphSpec,
+    NodeSpec,
+    NodeType,
+)
 
 RUN_ID = "order-1001"
 ORDER = {"order_id": "1001", "items": {"desk": 1, "lamp": 2}, "card": "4000-0000-0000-0002"}

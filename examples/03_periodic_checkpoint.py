@@ -18,12 +18,16 @@ from typing import Any
 
 import anyio
 
-from framework.graph import EdgeSpec, GraphSpec
-from framework.graph.checkpoint_manager import CheckpointManager
-from framework.graph.executor import GraphExecutor
-from framework.graph.goal import Goal
-from framework.graph.node import NodeContext, NodeSpec
-from framework.schemas.checkpoint import CheckpointConfig
+from framework import (
+    CheckpointConfig,
+    CheckpointManager,
+    EdgeSpec,
+    Goal,
+    GraphExecutor,
+    GraphSpec,
+    NodeContext,
+    NodeSpec,
+)
 
 RUN_ID = "index-docs-1"
 DOCUMENTS = ["handbook.md", "pricing.md", "faq.md", "changelog.md"]

@@ -30,8 +30,7 @@ from typing import Any
 
 import anyio
 
-from framework.graph.checkpoint_manager import CheckpointManager
-from framework.runner import AgentRunner
+from framework import AgentRunner, CheckpointManager
 from framework.schemas.lease import owner_is_alive
 
 AGENT = Path(__file__).parent / "agents" / "order_batch"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import anyio
 
-from framework.runner import AgentRunner
+from framework import AgentRunner
 
 AGENT = Path(__file__).parent / "agents" / "expense_approval"
 RUN_ID = "expense-42"

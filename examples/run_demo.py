@@ -21,8 +21,8 @@ from pathlib import Path
 
 import anyio
 
+from framework import AgentRunner
 from framework.errors import AgentGraphError
-from framework.runner import AgentRunner
 
 EXAMPLES = Path(__file__).parent
 AGENT = EXAMPLES / "agents" / "document_triage"
