@@ -80,7 +80,8 @@ class StorageBackend(ABC, Closing):
 
         ``cp.seq`` ``None`` makes it the run's next checkpoint (one more than the latest
         stored seq, 0 for the first); a given seq not greater than the run's latest stored
-        seq raises ``InvalidArgumentError``. The caller sets ``cp.id``. Values are encoded by
+        seq raises ``StorageError`` (the stored history is what it conflicts with, and the
+        first release raised it too). The caller sets ``cp.id``. Values are encoded by
         the codec (an unencodable value raises ``CheckpointEncodeError`` naming its key
         path) and checksummed. Only what changed since the previous checkpoint of the run is
         written, with a full snapshot every so often. Above the backend's

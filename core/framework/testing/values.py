@@ -35,8 +35,12 @@ __all__ = [
 
 @register_type(name="tests.storage.Mood")
 class Mood(Enum):
+    """An enum with a text and a number value, to round-trip through the codec."""
+
     CALM = "calm"
+    """A text value."""
     BUSY = 2
+    """A number value."""
 
 
 @register_type(name="tests.storage.Author")

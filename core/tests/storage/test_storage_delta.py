@@ -10,7 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework.errors import CorruptCheckpointError
+from framework.storage._engine.chains import MAX_CHAIN
 from framework.storage._engine.delta import apply_delta, diff
+from framework.storage._engine.record_backend import RecordBackend
+from framework.storage.backend import StorageBackend
+from framework.testing.values import make_checkpoint
 
 
 def _bytes(tree) -> bytes:
@@ -113,3 +117,19 @@ def test_applying_the_diff_rebuilds_any_tree_exactly(old, new):
 @given(base=st.lists(json_values, max_size=5), extra=st.lists(json_values, min_size=1, max_size=3))
 def test_appending_is_always_stored_as_an_append(base, extra):
     assert diff({"l": base}, {"l": base + extra}) == {"~": {"l": {"+": extra}}}
+
+
+# Moved from the storage spec: it reads the engine's index entries (private to the shipped
+# backends), so it checks every shipped backend here instead.
+async def test_a_load_never_walks_a_long_chain(storage: StorageBackend) -> None:
+    assert isinstance(storage, RecordBackend)
+    for seq in range(MAX_CHAIN + 10):
+        await storage.asave_checkpoint(make_checkpoint("run-1", seq, {"n": seq}))
+
+    longest = 0
+    chain = 0
+    for entry in storage._entries("run-1"):
+        chain = 1 if entry.form == "full" else chain + 1
+        longest = max(longest, chain)
+
+    assert longest <= MAX_CHAIN

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from framework.errors import InvalidIdError, StorageError
+from framework.errors import CorruptCheckpointError, InvalidIdError, StorageError
 from framework.runtime.core import Runtime
+from framework.schemas.control import ControlAction
+from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
-from framework.storage import FileStorage
+from framework.storage import CorruptCheckpointWarning, FileStorage
+from framework.testing.conformance import FileHarness
 from framework.testing.values import make_checkpoint
 
 
@@ -138,3 +142,70 @@ def test_reading_a_missing_root_creates_nothing(tmp_path: Path):
     assert storage.list_runs() == []
     assert storage.load_latest_checkpoint("run-1") is None
     assert not (tmp_path / "absent").exists()
+
+
+def test_file_effects_are_one_json_file_per_key(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path)
+    storage.create_run(RunRecord(run_id="run-1"))
+    storage.start_effect("run-1", "n", "n:x", "idem")
+    storage.complete_effect("run-1", "n:x", {"n": 1})
+
+    name = hashlib.sha256(b"n:x").hexdigest()[:32]
+    document = json.loads((tmp_path / "runs/run-1/effects" / f"{name}.json").read_bytes())
+    assert document["ordinal"] == 1
+    assert (document["effect"]["key"], document["effect"]["status"]) == ("n:x", "completed")
+    assert [p.name for p in (tmp_path / "runs/run-1/effects").iterdir()] == [f"{name}.json"]
+
+
+# Moved from the storage spec's run tests (test_runs.py): the run folder is FileStorage's own.
+def _file_run_with_everything(storage: FileStorage, run_id: str) -> None:
+    storage.create_run(RunRecord(run_id=run_id))
+    for seq in range(3):
+        storage.save_checkpoint(make_checkpoint(run_id, seq))
+    storage.request_control(run_id, ControlAction.PAUSE)
+    storage.start_effect(run_id, "n", "n:x", "idem")
+    storage.complete_effect(run_id, "n:x", 1)
+    storage.claim_run(run_id, make_owner_id())
+
+
+def test_file_delete_run_removes_the_folder(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path)
+    _file_run_with_everything(storage, "run-1")
+
+    storage.delete_run("run-1")
+
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+# Moved from the storage spec's corruption tests (test_corruption.py): a truncated or missing
+# record file is a failure of the file backend's own layout.
+def _save_growing_items(harness: FileHarness, count: int, run_id: str = "run-1") -> None:
+    for seq in range(count):
+        harness.storage.save_checkpoint(make_checkpoint(run_id, seq, {"items": list(range(seq))}))
+
+
+def _items_checkpoint_id(seq: int) -> str:
+    return f"ckpt_run-1_step_{seq:06d}"
+
+
+def test_truncated_record_file_is_detected(tmp_path: Path) -> None:
+    harness = FileHarness(tmp_path)
+    _save_growing_items(harness, 3)
+    harness.truncate("run-1", 2)
+
+    with pytest.raises(CorruptCheckpointError):
+        harness.storage.load_checkpoint("run-1", _items_checkpoint_id(2))
+    with pytest.warns(CorruptCheckpointWarning):
+        assert harness.storage.load_latest_checkpoint("run-1").seq == 1
+    assert [p.seq for p in harness.storage.verify("run-1")] == [2]
+
+
+def test_missing_record_file_is_reported_as_corrupt(tmp_path: Path) -> None:
+    harness = FileHarness(tmp_path)
+    _save_growing_items(harness, 2)
+    harness.record_path("run-1", 1).unlink()
+
+    with pytest.raises(CorruptCheckpointError, match="missing"):
+        harness.storage.load_checkpoint("run-1", _items_checkpoint_id(1))
+    with pytest.warns(CorruptCheckpointWarning):
+        assert harness.storage.load_latest_checkpoint("run-1").seq == 0

@@ -101,3 +101,43 @@ def test_options_reach_the_backend(tmp_path: Path):
 def test_bad_urls_raise_clear_errors(url: str, message: str):
     with pytest.raises(InvalidArgumentError, match=message):
         open_storage(url)
+
+
+# Moved from the storage spec's checkpoint tests (test_checkpoints.py): max_checkpoint_bytes
+# is an option of each shipped backend's constructor, which a harness does not choose.
+@pytest.mark.parametrize("factory", [MemoryStorage, FileStorage, SQLiteStorage])
+def test_checkpoint_above_max_bytes_names_largest_keys(
+    factory: type[MemoryStorage] | type[FileStorage] | type[SQLiteStorage], tmp_path: Path
+) -> None:
+    if factory is MemoryStorage:
+        storage = factory(max_checkpoint_bytes=2_000)
+    else:
+        storage = factory(tmp_path / "store", max_checkpoint_bytes=2_000)
+    cp = make_checkpoint("run-1", 0, {"big": "x" * 3_000, "medium": "y" * 500, "small": 1})
+
+    with pytest.raises(CheckpointTooLargeError) as caught:
+        storage.save_checkpoint(cp)
+
+    message = str(caught.value)
+    assert "max_checkpoint_bytes=2,000" in message
+    assert message.index("'big'") < message.index("'medium'") < message.index("'small'")
+    assert storage.latest_seq("run-1") == -1
+    storage.save_checkpoint(make_checkpoint("run-1", 0, {"small": 1}))
+    assert storage.latest_seq("run-1") == 0
+    storage.close()
+
+
+@pytest.mark.parametrize("factory", [MemoryStorage, FileStorage, SQLiteStorage])
+async def test_the_lower_of_backend_and_per_save_limit_applies(
+    factory: type[MemoryStorage] | type[FileStorage] | type[SQLiteStorage], tmp_path: Path
+) -> None:
+    args = () if factory is MemoryStorage else (tmp_path / "store",)
+    storage = factory(*args, max_checkpoint_bytes=2_000)
+    cp = make_checkpoint("run-1", 0, {"big": "x" * 3_000})
+
+    with pytest.raises(CheckpointTooLargeError, match="max_checkpoint_bytes=2,000"):
+        await storage.asave_checkpoint(cp, max_bytes=1_000_000)
+    with pytest.raises(CheckpointTooLargeError, match="max_checkpoint_bytes=500"):
+        await storage.asave_checkpoint(make_checkpoint("run-1", 0, {"m": "y" * 800}), max_bytes=500)
+    assert await storage.alatest_seq("run-1") == -1
+    storage.close()

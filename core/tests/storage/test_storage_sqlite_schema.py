@@ -14,6 +14,7 @@ from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
 from framework.storage import SQLiteStorage, codec
 from framework.storage.sqlite import SCHEMA_VERSION
+from framework.testing.conformance import SQLiteHarness
 from framework.testing.values import make_checkpoint
 
 
@@ -130,3 +131,17 @@ def test_a_version_1_database_is_migrated_and_keeps_working(tmp_path: Path):
         assert storage.get_run("run-1").fencing_token == 1
         assert storage.get_control("run-1").action is ControlAction.PAUSE
         assert [e.key for e in storage.list_effects("run-1")] == ["n:x"]
+
+
+# Moved from the storage spec's growth tests (test_growth.py): the file size is SQLite's own.
+def test_sqlite_file_stays_small_too(tmp_path: Path) -> None:
+    # Besides payloads the database holds index columns; the whole file must stay small.
+    harness = SQLiteHarness(tmp_path)
+    items: list[str] = []
+    for seq in range(1000):  # a thousand saves of a growing list, as in the spec
+        items.append(f"item {seq:05d} " + "x" * 89)  # 100 characters
+        harness.storage.save_checkpoint(make_checkpoint("run-1", seq, {"items": list(items)}))
+    harness.close()
+    with sqlite3.connect(harness.db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert harness.db_path.stat().st_size < 2_000_000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +24,28 @@ def _checkpoint_id(bad: str) -> str:
     return "x" * 301 if bad == "x" * 300 else bad
 
 
-CALLS: dict[str, Callable[[StorageBackend, str], Any]] = {
-    "save: run id": lambda s, bad: s.save_checkpoint(make_checkpoint(bad, 1, id=GOOD_CKPT)),
-    "save: checkpoint id": lambda s, bad: s.save_checkpoint(
+CALLS: dict[str, Callable[[StorageBackend, str], Awaitable[Any]]] = {
+    "save: run id": lambda s, bad: s.asave_checkpoint(make_checkpoint(bad, 1, id=GOOD_CKPT)),
+    "save: checkpoint id": lambda s, bad: s.asave_checkpoint(
         make_checkpoint(GOOD_RUN, 1, id=_checkpoint_id(bad))
     ),
-    "save: current node id": lambda s, bad: s.save_checkpoint(
+    "save: current node id": lambda s, bad: s.asave_checkpoint(
         make_checkpoint(GOOD_RUN, 1, current_node_id=bad)
     ),
-    "save: next node id": lambda s, bad: s.save_checkpoint(
+    "save: next node id": lambda s, bad: s.asave_checkpoint(
         make_checkpoint(GOOD_RUN, 1, next_node_id=bad)
     ),
-    "load: run id": lambda s, bad: s.load_checkpoint(bad, GOOD_CKPT),
-    "load: checkpoint id": lambda s, bad: s.load_checkpoint(GOOD_RUN, _checkpoint_id(bad)),
-    "load_latest": lambda s, bad: s.load_latest_checkpoint(bad),
-    "list": lambda s, bad: s.list_checkpoints(bad),
-    "delete": lambda s, bad: s.delete_checkpoints(bad),
-    "prune": lambda s, bad: s.prune_checkpoints(bad, 1),
-    "verify": lambda s, bad: s.verify(bad),
-    "latest_seq": lambda s, bad: s.latest_seq(bad),
-    "create_run": lambda s, bad: s.create_run(RunRecord(run_id=bad)),
-    "get_run": lambda s, bad: s.get_run(bad),
-    "update_run": lambda s, bad: s.update_run(bad, status=RunStatus.RUNNING),
+    "load: run id": lambda s, bad: s.aload_checkpoint(bad, GOOD_CKPT),
+    "load: checkpoint id": lambda s, bad: s.aload_checkpoint(GOOD_RUN, _checkpoint_id(bad)),
+    "load_latest": lambda s, bad: s.aload_latest_checkpoint(bad),
+    "list": lambda s, bad: s.alist_checkpoints(bad),
+    "delete": lambda s, bad: s.adelete_checkpoints(bad),
+    "prune": lambda s, bad: s.aprune_checkpoints(bad, 1),
+    "verify": lambda s, bad: s.averify(bad),
+    "latest_seq": lambda s, bad: s.alatest_seq(bad),
+    "create_run": lambda s, bad: s.acreate_run(RunRecord(run_id=bad)),
+    "get_run": lambda s, bad: s.aget_run(bad),
+    "update_run": lambda s, bad: s.aupdate_run(bad, status=RunStatus.RUNNING),
 }
 
 
@@ -57,21 +57,21 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("call", sorted(CALLS))
-def test_every_method_refuses_bad_ids_and_writes_nothing(harness: Harness, call: str):
-    harness.storage.save_checkpoint(make_checkpoint(GOOD_RUN, 0))
-    harness.storage.create_run(RunRecord(run_id=GOOD_RUN))
+async def test_every_method_refuses_bad_ids_and_writes_nothing(harness: Harness, call: str) -> None:
+    await harness.storage.asave_checkpoint(make_checkpoint(GOOD_RUN, 0))
+    await harness.storage.acreate_run(RunRecord(run_id=GOOD_RUN))
     before = _tree(harness.root)
 
     for bad in BAD_IDS:
         with pytest.raises(InvalidIdError):
-            CALLS[call](harness.storage, bad)
+            await CALLS[call](harness.storage, bad)
 
     assert _tree(harness.root) == before
     assert not Path("/abs").exists()
-    assert harness.storage.latest_seq(GOOD_RUN) == 0
+    assert await harness.storage.alatest_seq(GOOD_RUN) == 0
 
 
-async def test_async_methods_refuse_bad_ids(storage: StorageBackend):
+async def test_async_methods_refuse_bad_ids(storage: StorageBackend) -> None:
     with pytest.raises(InvalidIdError):
         await storage.aload_latest_checkpoint("../x")
     with pytest.raises(InvalidIdError):
@@ -80,6 +80,6 @@ async def test_async_methods_refuse_bad_ids(storage: StorageBackend):
         await storage.aget_run("")
 
 
-def test_invalid_id_error_says_which_id_and_why(storage: StorageBackend):
+async def test_invalid_id_error_says_which_id_and_why(storage: StorageBackend) -> None:
     with pytest.raises(InvalidIdError, match=r"run id '\.\./x'.*'\.\.'"):
-        storage.list_checkpoints("../x")
+        await storage.alist_checkpoints("../x")
