@@ -6,7 +6,7 @@ A :class:`GraphSpec` (nodes, edges, an entry node) runs with :class:`GraphExecut
 """
 
 from framework.durable.manager import CheckpointManager
-from framework.graph.edge import EdgeCondition, EdgeSpec
+from framework.graph._edges import EdgeCondition, EdgeSpec
 from framework.graph.executor import GraphExecutor
 from framework.graph.flexible_executor import ExecutorConfig, FlexibleGraphExecutor
 from framework.graph.goal import Constraint, Goal, SuccessCriterion

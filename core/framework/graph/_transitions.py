@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from framework.errors import ExpressionError
-from framework.graph.edge import EdgeCondition, EdgeSpec
+from framework.graph._edges import EdgeCondition, EdgeSpec
 from framework.graph.spec import GraphSpec
 from framework.llm.provider import Message, Role
 

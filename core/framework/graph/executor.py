@@ -29,10 +29,10 @@ from framework.durable import (
     run_durably,
 )
 from framework.errors import GraphValidationError
+from framework.graph._edges import EdgeCondition
 from framework.graph._implementations import NodeImplementations
 from framework.graph._node_inputs import human_answer, resolve_inputs
 from framework.graph._transitions import failure_transition, success_transition
-from framework.graph.edge import EdgeCondition
 from framework.graph.goal import Goal
 from framework.graph.graph_run import ExecutionResult, GraphAdapter, NodeOutcome, RunState
 from framework.graph.node import (

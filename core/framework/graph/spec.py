@@ -7,7 +7,7 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from framework.graph.edge import EdgeCondition, EdgeSpec
+from framework.graph._edges import EdgeCondition, EdgeSpec
 from framework.graph.expressions import check_expression
 from framework.graph.node import NodeSpec, NodeType
 from framework.storage import codec

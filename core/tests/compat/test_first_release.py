@@ -9,31 +9,22 @@ run's ``metadata``.
 
 from __future__ import annotations
 
-import itertools
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from first_release.make_store import GOAL, graph, plan
 
 from framework import CheckpointManager, FileStorage, FlexibleGraphExecutor, GraphExecutor
 from framework.errors import StorageError
 from framework.graph import (
-    ActionSpec,
-    ActionType,
-    EdgeSpec,
-    Goal,
-    GraphSpec,
     NodeResult,
-    NodeSpec,
-    Plan,
-    PlanStep,
 )
 from framework.schemas import Checkpoint, CheckpointConfig, RunBudget, RunStatus
 from framework.storage import codec
 from framework.storage.backend import StorageBackend
 
-GOAL = Goal(id="goal", name="Compat", description="Runs written by the first release.")
 STORE = Path(__file__).parent / "first_release" / "store"
 
 
@@ -41,24 +32,6 @@ STORE = Path(__file__).parent / "first_release" / "store"
 def store(tmp_path: Path) -> FileStorage:
     shutil.copytree(STORE, tmp_path / "store")
     return FileStorage(tmp_path / "store")
-
-
-def _plan() -> Plan:
-    def step(step_id: str, *deps: str) -> PlanStep:
-        action = ActionSpec(action_type=ActionType.FUNCTION, function_name=step_id)
-        return PlanStep(id=step_id, action=action, dependencies=list(deps))
-
-    return Plan(id="plan", goal_id="goal", steps=[step("a"), step("b", "a"), step("c", "b")])
-
-
-def _graph() -> GraphSpec:
-    ids = ["n1", "n2", "n3"]
-    return GraphSpec(
-        id="chain",
-        entry_node="n1",
-        nodes=[NodeSpec(id=i, name=i, description=i, output_keys=[i]) for i in ids],
-        edges=[EdgeSpec(id=f"{a}-{b}", source=a, target=b) for a, b in itertools.pairwise(ids)],
-    )
 
 
 def test_a_first_release_plan_checkpoint_loads_with_its_plan_state(store: FileStorage) -> None:
@@ -91,7 +64,7 @@ async def test_a_first_release_plan_run_continues_without_repeating_its_step(
         None, functions=functions, checkpoint_manager=CheckpointManager(store)
     )
 
-    result = await executor.execute_plan(_plan(), GOAL, run_id="plan-1")
+    result = await executor.execute_plan(plan(), GOAL, run_id="plan-1")
 
     assert result.run_status is RunStatus.COMPLETED and calls == ["b", "c"]
     assert result.results == {"a": {"value": 1}, "b": {"value": 2}, "c": {"value": 3}}
@@ -113,7 +86,7 @@ async def test_a_first_release_run_keeps_its_budget_and_continues_with_a_higher_
 
         executor.register_function(node, run)
 
-    result = await executor.execute(_graph(), GOAL, run_id="graph-1", max_tokens=100)
+    result = await executor.execute(graph(), GOAL, run_id="graph-1", max_tokens=100)
 
     assert result.run_status is RunStatus.COMPLETED and calls == ["n3"]
     assert result.total_tokens == 30

@@ -13,8 +13,16 @@ from imports import ROOT, import_graph, module_files
 
 import framework
 
-# Paths the seed's users import; each must keep working (the module, or a re-export).
+# Paths the seed's users import, from the issue and the first release's README and
+# examples; each must keep working (the module, or a re-export).
 SEED_PATHS = {
+    "framework.graph.edge": ["EdgeSpec", "GraphSpec", "EdgeCondition"],
+    "framework.graph.goal": ["Goal"],
+    "framework.graph.node": ["NodeContext", "NodeSpec", "NodeType", "NodeResult"],
+    "framework.graph.plan": ["ActionSpec", "ActionType", "Plan", "PlanStep"],
+    "framework.runner": ["AgentRunner"],
+    "framework.schemas.lease": ["owner_is_alive"],
+    "framework.errors": ["AgentGraphError"],
     "framework.schemas.checkpoint": ["Checkpoint", "CheckpointConfig", "CheckpointKind"],
     "framework.storage.backend": ["StorageBackend", "FileStorage", "CorruptCheckpoint"],
     "framework.graph.checkpoint_manager": ["CheckpointManager"],
