@@ -10,9 +10,12 @@ walk reports through the :class:`~._observer.RunObserver` calls: :meth:`boundary
 :meth:`check_control`, :meth:`node_done` (checkpoint per save frequency and durability) and
 :meth:`stopped`, which records the ending with one finisher: :meth:`complete`,
 :meth:`pause`, :meth:`cancel`, :meth:`fail`. The executor's state becomes a checkpoint only
-through its adapter's ``snapshot``. Every checkpoint and record write carries the lease's
+through its adapter's ``snapshot``. Every write of the run — checkpoints, the run record,
+effects (through :attr:`DurableRun.effects`) and control signals — carries the lease's
 fencing token, so a writer whose lease was taken over gets ``FencedOutError`` and writes
-nothing more.
+nothing more. A fenced-out effect write stops the run like a fenced-out checkpoint: the
+node's own handling of the error does not matter, the walk is cancelled and ``run`` raises
+the ``FencedOutError``, recording nothing.
 
 When the run stops without a finisher: a cancellation of the caller (Ctrl-C, a cancel
 scope) makes it *paused* with a reason starting ``interrupted`` (the node in flight re-runs
@@ -88,13 +91,21 @@ class DurableRun(Generic[S]):
         self.lease = opened.lease
         self.created = opened.created
         self.budget: RunBudget = opened.record.budget
-        self.effects = EffectLedger(self.storage, self.run_id, self.config.in_doubt_effects)
+        self.effects = EffectLedger(
+            self.storage,
+            self.run_id,
+            self.config.in_doubt_effects,
+            fencing_token=None if opened.lease is None else opened.lease.fencing_token,
+            on_fenced=self._fenced_out,
+        )
         self._opened = opened
         self._progress = _Progress()
         self._signal: ControlSignal | None = None
         self._finished = False
         self._send: MemoryObjectSendStream[tuple[Checkpoint, int]] | None = None
         self._writer_done = anyio.Event()
+        self._fence: FencedOutError | None = None
+        self._fence_seen = anyio.Event()
 
     @classmethod
     async def open(
@@ -154,6 +165,7 @@ class DurableRun(Generic[S]):
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._heartbeat)
+                group.start_soon(self._stop_when_fenced_out)
                 if self.config.durability is Durability.ASYNC:
                     send, receive = anyio.create_memory_object_stream[tuple[Checkpoint, int]](
                         _WRITER_BUFFER
@@ -322,7 +334,9 @@ class DurableRun(Generic[S]):
         # Only the request that was honoured: a cancel that arrived meanwhile must survive.
         if self._signal is None:
             return
-        await self.storage.aclear_control(self.run_id, only=self._signal)
+        await self.storage.aclear_control(
+            self.run_id, only=self._signal, fencing_token=self._token()
+        )
         self._signal = None
 
     async def _flush(self) -> None:
@@ -358,6 +372,19 @@ class DurableRun(Generic[S]):
                 # Safe to go on: if the lease lapses and is taken over, fencing stops our
                 # next write. The next beat tries again.
                 logger.warning("could not renew the lease of run %r: %s", self.run_id, exc)
+
+    def _fenced_out(self, error: FencedOutError) -> None:
+        """A write of the run was refused because another owner took it over."""
+        if self._fence is None:
+            self._fence = error
+            self._fence_seen.set()
+
+    async def _stop_when_fenced_out(self) -> None:
+        # The walk may have turned the error into a node failure (and go on to retry the
+        # node); raising it here cancels the walk, as a fenced checkpoint write would.
+        await self._fence_seen.wait()
+        assert self._fence is not None
+        raise self._fence
 
     async def _stopped_by_cancellation(self) -> None:
         if self._finished:

@@ -17,6 +17,12 @@ fresh effects (``f"{node_id}:{key}@{visit}"`` from its second visit on), so a lo
 its work on every lap while a re-run of the same visit does not repeat it. A plan step is
 accepted at most once per run, so its keys are ``f"{step_id}:{key}"`` for every attempt:
 a retry of the step gets the result its earlier attempt recorded.
+
+Every ledger write of a durable run carries the run's fencing token. A writer whose lease
+was taken over while it was inside an effect (paused, stalled) cannot record the effect's
+start or outcome: the storage refuses with :class:`~framework.errors.FencedOutError` and
+stores nothing, the ledger tells its run (which stops, as after a fenced checkpoint) and
+re-raises, and the run's new owner records the effect as its own.
 """
 
 from __future__ import annotations
@@ -25,13 +31,13 @@ import asyncio
 import hashlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from framework._callables import call_sync_or_async
-from framework.errors import InDoubtEffectError
+from framework.errors import FencedOutError, InDoubtEffectError
 from framework.schemas.config import InDoubtPolicy
-from framework.schemas.effect import EffectStatus
+from framework.schemas.effect import EffectRecord, EffectStatus
 from framework.schemas.ids import validate_key
 from framework.storage.backend import StorageBackend
 
@@ -107,17 +113,29 @@ async def perform_effect(
 
 
 class EffectLedger:
-    """The effects of one run, recorded through the storage contract's effect methods."""
+    """The effects of one run, recorded through the storage contract's effect methods.
+
+    ``fencing_token``: the token of the lease its run holds; every write passes it, so the
+    storage refuses the writes of a writer whose lease was taken over. ``on_fenced`` is
+    called with the ``FencedOutError`` of such a refused write before it is re-raised;
+    from then on every node counts as :meth:`refused`, since no attempt can record anything.
+    """
 
     def __init__(
         self,
         storage: StorageBackend,
         run_id: str,
         in_doubt: InDoubtPolicy = InDoubtPolicy.RETRY,
+        *,
+        fencing_token: int | None = None,
+        on_fenced: Callable[[FencedOutError], None] | None = None,
     ) -> None:
         self.storage = storage
         self.run_id = run_id
         self.in_doubt = InDoubtPolicy(in_doubt)
+        self.fencing_token = fencing_token
+        self._on_fenced = on_fenced
+        self.fenced_out: FencedOutError | None = None
         self._refused: set[str] = set()
 
     async def perform(
@@ -136,7 +154,8 @@ class EffectLedger:
         with the same idempotency key, or ``InDoubtEffectError`` under the ``raise``
         policy. Otherwise ``fn`` is called; its exception is recorded and re-raised. A
         result the codec cannot store raises ``CheckpointEncodeError`` and leaves the
-        effect in doubt (it did happen, but that could not be recorded).
+        effect in doubt (it did happen, but that could not be recorded). A write refused
+        because the run was taken over raises ``FencedOutError`` (nothing was recorded).
         """
         scoped = effect_key(node_id, key, visit)
         idem = idempotency_key(self.run_id, node_id, scoped)
@@ -162,20 +181,39 @@ class EffectLedger:
                 record.attempts,
                 record.idempotency_key,
             )
-        started = await self.storage.astart_effect(self.run_id, node_id, scoped, idem)
+        token = self.fencing_token
+        started = await self._fenced(
+            self.storage.astart_effect(self.run_id, node_id, scoped, idem, fencing_token=token)
+        )
         if started.status is EffectStatus.COMPLETED:
             return started.result
         try:
             result = await call_effect(fn, args, dict(kwargs or {}), started.idempotency_key)
         except Exception as exc:
-            await self.storage.afail_effect(self.run_id, scoped, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            await self._fenced(
+                self.storage.afail_effect(self.run_id, scoped, error, fencing_token=token)
+            )
             raise
-        await self.storage.acomplete_effect(self.run_id, scoped, result)
+        await self._fenced(
+            self.storage.acomplete_effect(self.run_id, scoped, result, fencing_token=token)
+        )
         return result
 
+    async def _fenced(self, write: Awaitable[EffectRecord]) -> EffectRecord:
+        """``write``'s record; a ``FencedOutError`` is reported to ``on_fenced`` first."""
+        try:
+            return await write
+        except FencedOutError as exc:
+            self.fenced_out = exc
+            if self._on_fenced is not None:
+                self._on_fenced(exc)
+            raise
+
     def refused(self, node_id: str) -> bool:
-        """Whether an in-doubt effect of ``node_id`` was refused, so retrying it is futile."""
-        return node_id in self._refused
+        """Whether retrying ``node_id`` is futile: an in-doubt effect of it was refused, or
+        a write of the ledger was fenced out (the run was taken over)."""
+        return self.fenced_out is not None or node_id in self._refused
 
 
 def _accepts_idempotency_key(fn: Callable[..., Any]) -> bool:

@@ -62,10 +62,13 @@ class StorageBackend(ABC, Closing):
     itself raise :class:`~framework.errors.StorageError`.
 
     *Fencing*: a write that passes a fencing token (``asave_checkpoint(fencing_token=...)``,
-    ``aupdate_run(expect_fencing_token=...)``) is refused with ``FencedOutError`` unless the
-    run exists and its current ``fencing_token`` equals it; the check and the write are one
-    atomic step, also between processes, so a writer whose lease was taken over stores
-    nothing.
+    ``aupdate_run(expect_fencing_token=...)``, and ``fencing_token=...`` of
+    ``astart_effect``, ``acomplete_effect``, ``afail_effect`` and ``aclear_control``) is
+    refused with ``FencedOutError`` unless the run exists and its current ``fencing_token``
+    equals it; the error carries the run id, both tokens and the current lease holder. The
+    check and the write are one atomic step, also between processes, so a writer whose lease
+    was taken over stores nothing. Every write an executor makes passes its token; an
+    operator's (``arequest_control``, deleting a run) does not.
     """
 
     _loop: LoopThread | None = None
@@ -227,18 +230,32 @@ class StorageBackend(ABC, Closing):
         """The run's pending request, or ``None``."""
 
     @abstractmethod
-    async def aclear_control(self, run_id: str, *, only: ControlSignal | None = None) -> None:
+    async def aclear_control(
+        self,
+        run_id: str,
+        *,
+        only: ControlSignal | None = None,
+        fencing_token: int | None = None,
+    ) -> None:
         """Forget the run's pending request (none pending: nothing happens).
 
         With ``only``, clear it only if it is still that signal, so a request that arrived
         after the caller read ``only`` (a cancel after the pause being honoured) is kept.
+        With ``fencing_token`` the clear is fenced (see the class docs): a stale executor
+        cannot drop a request meant for the run's current one.
         """
 
     # --- effects ------------------------------------------------------------------------
 
     @abstractmethod
     async def astart_effect(
-        self, run_id: str, node_id: str, key: str, idempotency_key: str
+        self,
+        run_id: str,
+        node_id: str,
+        key: str,
+        idempotency_key: str,
+        *,
+        fencing_token: int | None = None,
     ) -> EffectRecord:
         """Record that the effect ``key`` of the run is about to be performed.
 
@@ -248,21 +265,31 @@ class StorageBackend(ABC, Closing):
         recorded). A completed one is returned unchanged — the caller checks ``status`` and
         uses the recorded result. ``key`` is validated as an id of up to 300 characters
         (``f"{node_id}:{user_key}"``). ``RunNotFoundError`` if the run does not exist.
+        With ``fencing_token`` the start is fenced (see the class docs), also that of a
+        completed effect, which writes nothing.
         """
 
     @abstractmethod
-    async def acomplete_effect(self, run_id: str, key: str, result: Any) -> EffectRecord:
+    async def acomplete_effect(
+        self, run_id: str, key: str, result: Any, *, fencing_token: int | None = None
+    ) -> EffectRecord:
         """Record the effect's result (any value the codec encodes; revived exactly).
 
         ``StorageError`` if the effect was never started or is already completed; an
         unencodable result raises ``CheckpointEncodeError`` naming it, and nothing changes.
+        With ``fencing_token`` the write is fenced (see the class docs), and the fence is
+        checked first: a writer whose lease was taken over gets ``FencedOutError``, also
+        when the new owner completed the effect already.
         """
 
     @abstractmethod
-    async def afail_effect(self, run_id: str, key: str, error: str) -> EffectRecord:
+    async def afail_effect(
+        self, run_id: str, key: str, error: str, *, fencing_token: int | None = None
+    ) -> EffectRecord:
         """Record that the effect failed, with ``error`` as text.
 
-        ``StorageError`` if it was never started or is already completed.
+        ``StorageError`` if it was never started or is already completed. With
+        ``fencing_token`` the write is fenced, as in :meth:`acomplete_effect`.
         """
 
     @abstractmethod

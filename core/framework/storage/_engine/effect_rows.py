@@ -3,7 +3,8 @@
 Each effect is one row keyed by ``(run_id, key)``: plain JSON of its
 :class:`~framework.schemas.effect.EffectRecord`, with the result encoded by the codec so it
 comes back exactly (datetimes, Decimals, models...). Every change is a read-modify-write
-under the run's write guard.
+under the run's write guard; a fenced one checks the run's fencing token inside that guard,
+so the check and the write are one atomic step, between processes too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from framework.storage._engine.primitives import RecordPrimitives
 
 
 def start(
-    store: RecordPrimitives, run_id: str, node_id: str, key: str, idempotency_key: str
+    store: RecordPrimitives,
+    run_id: str,
+    node_id: str,
+    key: str,
+    idempotency_key: str,
+    fencing_token: int | None,
 ) -> EffectRecord:
     """``start_effect`` of the contract."""
     validate_run_id(run_id)
@@ -33,7 +39,10 @@ def start(
             f"an idempotency key is a non-empty string, not {idempotency_key!r}"
         )
     with store._writing(run_id):
-        store._require_run(run_id)
+        if fencing_token is None:
+            store._require_run(run_id)
+        else:
+            store._check_fence(run_id, fencing_token, f"starting effect {key!r}")
         current = _load(store, run_id, key)
         if current is None:
             record = EffectRecord(
@@ -54,18 +63,22 @@ def start(
     return record
 
 
-def complete(store: RecordPrimitives, run_id: str, key: str, result: Any) -> EffectRecord:
+def complete(
+    store: RecordPrimitives, run_id: str, key: str, result: Any, fencing_token: int | None
+) -> EffectRecord:
     """``complete_effect`` of the contract."""
-    return _finish(store, run_id, key, EffectStatus.COMPLETED, result=result)
+    return _finish(store, run_id, key, fencing_token, EffectStatus.COMPLETED, result=result)
 
 
-def fail(store: RecordPrimitives, run_id: str, key: str, error: str) -> EffectRecord:
+def fail(
+    store: RecordPrimitives, run_id: str, key: str, error: str, fencing_token: int | None
+) -> EffectRecord:
     """``fail_effect`` of the contract."""
     if not isinstance(error, str):
         raise InvalidArgumentError(
             f"an effect error is text, not {type(error).__name__}; pass str(exc)"
         )
-    return _finish(store, run_id, key, EffectStatus.FAILED, error=error)
+    return _finish(store, run_id, key, fencing_token, EffectStatus.FAILED, error=error)
 
 
 def get(store: RecordPrimitives, run_id: str, key: str) -> EffectRecord | None:
@@ -85,11 +98,19 @@ def list_all(store: RecordPrimitives, run_id: str) -> list[EffectRecord]:
 
 
 def _finish(
-    store: RecordPrimitives, run_id: str, key: str, status: EffectStatus, **outcome: Any
+    store: RecordPrimitives,
+    run_id: str,
+    key: str,
+    fencing_token: int | None,
+    status: EffectStatus,
+    **outcome: Any,
 ) -> EffectRecord:
     validate_run_id(run_id)
     validate_effect_key(key)
     with store._writing(run_id):
+        if fencing_token is not None:
+            verb = "completing" if status is EffectStatus.COMPLETED else "failing"
+            store._check_fence(run_id, fencing_token, f"{verb} effect {key!r}")
         current = _load(store, run_id, key)
         if current is None:
             raise StorageError(

@@ -3,7 +3,8 @@
 The lease lives in the run record (``lease_owner``, ``lease_expires_at``,
 ``fencing_token``), so a claim is one read-modify-write of that record under
 :meth:`~.primitives.RecordPrimitives._writing`: atomic between threads and processes, and
-atomic with the fenced checkpoint writes that take the same guard.
+atomic with the fenced writes (checkpoints, run updates, effects, control) that take the
+same guard and check the token with :meth:`~.primitives.RecordPrimitives._check_fence`.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ here; runs, leases, control signals and effects are functions over the primitive
 only wires in. Its methods are synchronous; each async twin runs its method in a worker
 thread (:func:`~framework.storage.twins.thread_twin`).
 
-Every write of a run holds the run's write guard, so a fenced save or update checks the
-run's fencing token and writes in one atomic step, between processes too.
+Every write of a run holds the run's write guard, so a fenced write (a checkpoint save, a
+run update, an effect or control write) checks the run's fencing token and writes in one
+atomic step, between processes too.
 
 Saving encodes the checkpoint's state tree and stores, against the run's previous record,
 either a delta (:mod:`.delta`) or a full snapshot. A full one is written
@@ -228,19 +229,35 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     def get_control(self, run_id: str) -> ControlSignal | None:
         return signals.get(self, run_id)
 
-    def clear_control(self, run_id: str, *, only: ControlSignal | None = None) -> None:
-        signals.clear(self, run_id, only)
+    def clear_control(
+        self,
+        run_id: str,
+        *,
+        only: ControlSignal | None = None,
+        fencing_token: int | None = None,
+    ) -> None:
+        signals.clear(self, run_id, only, fencing_token)
 
     def start_effect(
-        self, run_id: str, node_id: str, key: str, idempotency_key: str
+        self,
+        run_id: str,
+        node_id: str,
+        key: str,
+        idempotency_key: str,
+        *,
+        fencing_token: int | None = None,
     ) -> EffectRecord:
-        return effect_rows.start(self, run_id, node_id, key, idempotency_key)
+        return effect_rows.start(self, run_id, node_id, key, idempotency_key, fencing_token)
 
-    def complete_effect(self, run_id: str, key: str, result: Any) -> EffectRecord:
-        return effect_rows.complete(self, run_id, key, result)
+    def complete_effect(
+        self, run_id: str, key: str, result: Any, *, fencing_token: int | None = None
+    ) -> EffectRecord:
+        return effect_rows.complete(self, run_id, key, result, fencing_token)
 
-    def fail_effect(self, run_id: str, key: str, error: str) -> EffectRecord:
-        return effect_rows.fail(self, run_id, key, error)
+    def fail_effect(
+        self, run_id: str, key: str, error: str, *, fencing_token: int | None = None
+    ) -> EffectRecord:
+        return effect_rows.fail(self, run_id, key, error, fencing_token)
 
     def get_effect(self, run_id: str, key: str) -> EffectRecord | None:
         return effect_rows.get(self, run_id, key)

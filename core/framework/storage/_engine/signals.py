@@ -1,7 +1,8 @@
 """Control signals (pause / cancel requests) over per-run storage, the same in every backend.
 
 A run has at most one pending signal. Requests and clears are read-modify-writes under the
-run's write guard, so "cancel wins over pause" holds between processes too.
+run's write guard, so "cancel wins over pause" holds between processes too, and a fenced
+clear checks the run's fencing token and clears in one atomic step.
 """
 
 from __future__ import annotations
@@ -47,10 +48,14 @@ def get(store: RecordPrimitives, run_id: str) -> ControlSignal | None:
         return _load(store, run_id)
 
 
-def clear(store: RecordPrimitives, run_id: str, only: ControlSignal | None) -> None:
+def clear(
+    store: RecordPrimitives, run_id: str, only: ControlSignal | None, fencing_token: int | None
+) -> None:
     """``clear_control`` of the contract."""
     validate_run_id(run_id)
     with store._writing(run_id):
+        if fencing_token is not None:
+            store._check_fence(run_id, fencing_token, "clearing the control request")
         if only is not None and _load(store, run_id) != only:
             return
         store._drop_control(run_id)

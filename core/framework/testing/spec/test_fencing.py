@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from framework.errors import FencedOutError, InvalidArgumentError, LeaseHeldError
+from framework.schemas.control import ControlAction
+from framework.schemas.effect import EffectStatus
 from framework.schemas.lease import Lease, make_owner_id
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.backend import StorageBackend
@@ -117,6 +119,177 @@ async def test_async_fenced_writes(storage: StorageBackend, run_id: str) -> None
     stored = await storage.aget_run(run_id)
     assert stored is not None
     assert stored.last_error == "y"
+
+
+# --- effects and control: the same fence as checkpoints ---------------------------------
+
+
+async def _handed_over(storage: StorageBackend, run_id: str) -> tuple[Lease, Lease]:
+    """A lease that lapsed and the lease of the owner that took the run over after it."""
+    stale = await storage.aclaim_run(run_id, make_owner_id(), ttl_seconds=0.01)
+    await storage.astart_effect(
+        run_id, "charge", "charge:card", "idem-1", fencing_token=stale.fencing_token
+    )
+    await asyncio.sleep(0.05)
+    return stale, await storage.aclaim_run(run_id, make_owner_id())
+
+
+def _assert_refused(
+    refused: pytest.ExceptionInfo[FencedOutError], stale: Lease, current: Lease
+) -> None:
+    error = refused.value
+    assert (error.run_id, error.token) == (stale.run_id, stale.fencing_token)
+    assert (error.current_token, error.holder) == (current.fencing_token, current.owner_id)
+
+
+async def test_completing_an_effect_with_a_stale_token_is_fenced_out_and_stores_nothing(
+    harness: Harness, run_id: str
+) -> None:
+    storage = harness.storage
+    stale, current = await _handed_over(storage, run_id)
+
+    with pytest.raises(FencedOutError, match="completing effect 'charge:card'") as refused:
+        await storage.acomplete_effect(
+            run_id, "charge:card", "stale result", fencing_token=stale.fencing_token
+        )
+
+    _assert_refused(refused, stale, current)
+    kept = await harness.reopen().aget_effect(run_id, "charge:card")
+    assert kept is not None
+    assert (kept.status, kept.result, kept.completed_at) == (EffectStatus.STARTED, None, None)
+    done = await storage.acomplete_effect(
+        run_id, "charge:card", "owner result", fencing_token=current.fencing_token
+    )
+    assert (done.status, done.result) == (EffectStatus.COMPLETED, "owner result")
+
+
+async def test_failing_an_effect_with_a_stale_token_is_fenced_out_and_stores_nothing(
+    harness: Harness, run_id: str
+) -> None:
+    storage = harness.storage
+    stale, current = await _handed_over(storage, run_id)
+
+    with pytest.raises(FencedOutError, match="failing effect 'charge:card'") as refused:
+        await storage.afail_effect(run_id, "charge:card", "boom", fencing_token=stale.fencing_token)
+
+    _assert_refused(refused, stale, current)
+    kept = await harness.reopen().aget_effect(run_id, "charge:card")
+    assert kept is not None
+    assert (kept.status, kept.error) == (EffectStatus.STARTED, None)
+    failed = await storage.afail_effect(
+        run_id, "charge:card", "boom", fencing_token=current.fencing_token
+    )
+    assert (failed.status, failed.error) == (EffectStatus.FAILED, "boom")
+
+
+async def test_starting_an_effect_with_a_stale_token_is_fenced_out_and_stores_nothing(
+    harness: Harness, run_id: str
+) -> None:
+    storage = harness.storage
+    stale, current = await _handed_over(storage, run_id)
+
+    with pytest.raises(FencedOutError, match="starting effect 'mail:welcome'") as refused:
+        await storage.astart_effect(
+            run_id, "mail", "mail:welcome", "idem-2", fencing_token=stale.fencing_token
+        )
+    with pytest.raises(FencedOutError, match="starting effect 'charge:card'"):
+        await storage.astart_effect(
+            run_id, "charge", "charge:card", "idem-1", fencing_token=stale.fencing_token
+        )
+
+    _assert_refused(refused, stale, current)
+    reopened = harness.reopen()
+    assert [(e.key, e.attempts) for e in await reopened.alist_effects(run_id)] == [
+        ("charge:card", 1)
+    ]
+    started = await storage.astart_effect(
+        run_id, "mail", "mail:welcome", "idem-2", fencing_token=current.fencing_token
+    )
+    assert (started.status, started.attempts) == (EffectStatus.STARTED, 1)
+
+
+async def test_a_stale_writer_cannot_complete_an_effect_the_new_owner_completed(
+    storage: StorageBackend, run_id: str
+) -> None:
+    stale, current = await _handed_over(storage, run_id)
+    await storage.acomplete_effect(
+        run_id, "charge:card", "owner", fencing_token=current.fencing_token
+    )
+
+    with pytest.raises(FencedOutError):
+        await storage.acomplete_effect(
+            run_id, "charge:card", "stale", fencing_token=stale.fencing_token
+        )
+
+    kept = await storage.aget_effect(run_id, "charge:card")
+    assert kept is not None
+    assert (kept.status, kept.result) == (EffectStatus.COMPLETED, "owner")
+
+
+async def test_clearing_control_with_a_stale_token_is_fenced_out_and_keeps_the_request(
+    harness: Harness, run_id: str
+) -> None:
+    storage = harness.storage
+    stale, current = await _handed_over(storage, run_id)
+    signal = await storage.arequest_control(run_id, ControlAction.PAUSE, "deploy")
+
+    with pytest.raises(FencedOutError, match="clearing the control request") as refused:
+        await storage.aclear_control(run_id, only=signal, fencing_token=stale.fencing_token)
+    with pytest.raises(FencedOutError):
+        await storage.aclear_control(run_id, fencing_token=stale.fencing_token)
+
+    _assert_refused(refused, stale, current)
+    assert await harness.reopen().aget_control(run_id) == signal
+    await storage.aclear_control(run_id, only=signal, fencing_token=current.fencing_token)
+    assert await harness.reopen().aget_control(run_id) is None
+
+
+async def test_fenced_effect_and_control_writes_of_a_run_without_a_record_are_fenced_out(
+    storage: StorageBackend,
+) -> None:
+    writes = [
+        storage.astart_effect("gone", "charge", "charge:card", "idem-1", fencing_token=1),
+        storage.acomplete_effect("gone", "charge:card", "result", fencing_token=1),
+        storage.afail_effect("gone", "charge:card", "boom", fencing_token=1),
+        storage.aclear_control("gone", fencing_token=1),
+    ]
+    for write in writes:
+        with pytest.raises(FencedOutError, match="no longer exists"):
+            await write
+
+    assert await storage.alist_effects("gone") == []
+    assert await storage.aget_control("gone") is None
+
+
+async def test_fenced_effect_and_control_writes_with_the_current_token_are_stored(
+    harness: Harness, run_id: str
+) -> None:
+    storage = harness.storage
+    token = (await storage.aclaim_run(run_id, make_owner_id())).fencing_token
+    await storage.arequest_control(run_id, ControlAction.CANCEL)
+
+    await storage.astart_effect(run_id, "charge", "charge:card", "idem-1", fencing_token=token)
+    await storage.astart_effect(run_id, "mail", "mail:welcome", "idem-2", fencing_token=token)
+    await storage.acomplete_effect(run_id, "charge:card", {"id": "ch_1"}, fencing_token=token)
+    await storage.afail_effect(run_id, "mail:welcome", "bounced", fencing_token=token)
+    await storage.aclear_control(run_id, fencing_token=token)
+
+    reopened = harness.reopen()
+    effects = await reopened.alist_effects(run_id)
+    assert [(e.key, e.status) for e in effects] == [
+        ("charge:card", EffectStatus.COMPLETED),
+        ("mail:welcome", EffectStatus.FAILED),
+    ]
+    assert await reopened.aget_control(run_id) is None
+
+
+async def test_an_effect_fencing_token_must_be_an_int(storage: StorageBackend, run_id: str) -> None:
+    as_text: Any = "1"
+    with pytest.raises(InvalidArgumentError, match="fencing token is an int"):
+        await storage.astart_effect(run_id, "charge", "charge:card", "idem", fencing_token=as_text)
+    with pytest.raises(InvalidArgumentError, match="fencing token is an int"):
+        await storage.aclear_control(run_id, fencing_token=as_text)
+    assert await storage.alist_effects(run_id) == []
 
 
 async def test_two_writers_in_threads_never_fork_the_history(harness: Harness, run_id: str) -> None:
