@@ -11,7 +11,7 @@ required dependencies.
 from framework.storage import backend as _contract
 from framework.storage._engine import CorruptCheckpointWarning
 from framework.storage.backend import CorruptCheckpoint, StorageBackend
-from framework.storage.file import FileStorage
+from framework.storage.file import FileStorage, IndexRebuiltWarning
 from framework.storage.memory import MemoryStorage
 from framework.storage.sqlite import SQLiteStorage
 from framework.storage.url import open_storage
@@ -24,6 +24,7 @@ __all__ = [
     "CorruptCheckpoint",
     "CorruptCheckpointWarning",
     "FileStorage",
+    "IndexRebuiltWarning",
     "MemoryStorage",
     "SQLiteStorage",
     "StorageBackend",

@@ -5,7 +5,8 @@ writes only under ``decisions/``)::
 
     runs/{run_id}/run.json                      the run record (with its lease)
     runs/{run_id}/index.json                    the run's record index (see below)
-    runs/{run_id}/checkpoints/{seq:012d}.json   one record payload per stored checkpoint
+    runs/{run_id}/checkpoints/{seq:012d}.json   one record per stored checkpoint: its index
+                                                row and its payload
     runs/{run_id}/control.json                  the pending pause / cancel request, if any
     runs/{run_id}/effects/{sha256(key)[:32]}.json  one effect row: {"effect", "ordinal"}
     runs/{run_id}/.lock                         the run's write lock (see below)
@@ -15,9 +16,12 @@ Every file is written to a temp file in its own folder, flushed (and fsynced wit
 with ``fsync=True``), so a reader sees the old file or the new one, never part of one. A
 save writes the record first and the index after, so the index never names a missing or
 partial record; a record with no index entry (a save killed between the two writes) is
-ignored and overwritten by the next save of that seq. The index is one table — a
+ignored and overwritten by the next save of that seq (unless the index must be rebuilt,
+which indexes it: it is complete). The index is one table — a
 ``columns`` header and one row per record — plus a checksum of its content, so a
-corrupted index is reported rather than trusted.
+corrupted index is detected rather than trusted. Each record file repeats its own row,
+checksummed, so a damaged or missing index is rebuilt from the record files and written
+back, with an :class:`IndexRebuiltWarning` (see :mod:`framework.storage._file_index`).
 
 Every write of a run holds an exclusive ``flock`` on its ``.lock`` file (see
 :mod:`framework.storage._file_lock`), so writes of one run from several processes never
@@ -30,11 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from framework.errors import (
@@ -49,12 +55,27 @@ from framework.schemas.ids import validate_run_id
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults, codec
 from framework.storage._engine import IndexEntry, LRUCache, RecordBackend, decode_run, filter_runs
-from framework.storage._file_index import Index, entry_to_row, index_bytes, parse_index
+from framework.storage._file_index import (
+    RECORD_NAME,
+    Index,
+    entry_to_row,
+    index_bytes,
+    parse_index,
+    read_records,
+    record_body,
+    record_bytes,
+)
 from framework.storage._file_lock import hold_file_lock
 
-__all__ = ["FileStorage"]
+__all__ = ["FileStorage", "IndexRebuiltWarning"]
+
+logger = logging.getLogger("framework.storage")
 
 _CACHED_INDEXES = 64
+
+
+class IndexRebuiltWarning(UserWarning):
+    """A run's damaged or missing ``index.json`` was rebuilt from its record files."""
 
 
 class FileStorage(RecordBackend):
@@ -77,6 +98,9 @@ class FileStorage(RecordBackend):
         self.fsync = fsync
         self._indexes: LRUCache[str, Index] = LRUCache(_CACHED_INDEXES)
         self._run_dirs: dict[str, Path] = {}
+        # Runs whose lock this instance holds (always under its instance lock): a rebuild
+        # of the index during a write must not wait for the lock its own write holds.
+        self._locked_runs: set[str] = set()
 
     def _close_store(self) -> None:
         """Forget cached indexes; every file is already closed after each operation."""
@@ -109,11 +133,20 @@ class FileStorage(RecordBackend):
     def _transaction(self) -> AbstractContextManager[None]:
         return nullcontext()
 
-    def _run_lock(self, run_id: str, *, create: bool) -> AbstractContextManager[None]:
+    @contextmanager
+    def _run_lock(self, run_id: str, *, create: bool) -> Iterator[None]:
+        if run_id in self._locked_runs:
+            yield
+            return
         folder = self._run_dir(run_id)
-        return hold_file_lock(
+        with hold_file_lock(
             folder / ".lock", (lambda: self._ensure_dir(folder)) if create else None
-        )
+        ):
+            self._locked_runs.add(run_id)
+            try:
+                yield
+            finally:
+                self._locked_runs.discard(run_id)
 
     # --- records --------------------------------------------------------------------------
 
@@ -123,18 +156,21 @@ class FileStorage(RecordBackend):
     def _read_body(self, run_id: str, entry: IndexEntry) -> bytes:
         path = self._record_path(run_id, entry.seq)
         try:
-            return path.read_bytes()
+            return record_body(path.read_bytes())
         except FileNotFoundError:
             raise CorruptCheckpointError(f"record file {path} is missing") from None
         except OSError as exc:
             raise CorruptCheckpointError(f"record file {path} is unreadable: {exc}") from None
+        except ValueError as exc:
+            raise CorruptCheckpointError(f"record file {path} is corrupt: {exc}") from None
 
     def _append(self, run_id: str, entry: IndexEntry, body: bytes) -> None:
         index = self._index(run_id)
         path = self._record_path(run_id, entry.seq)
+        row = entry_to_row(entry)
         self._ensure_dir(path.parent)
-        self._write_atomic(path, body, "record")
-        self._write_index(run_id, [*index.entries, entry], [*index.rows, entry_to_row(entry)])
+        self._write_atomic(path, record_bytes(row, body), "record")
+        self._write_index(run_id, [*index.entries, entry], [*index.rows, row])
 
     def _retire(self, run_id: str, hide: set[int], drop: set[int]) -> None:
         index = self._index(run_id)
@@ -153,37 +189,78 @@ class FileStorage(RecordBackend):
             self._record_path(run_id, seq).unlink(missing_ok=True)
 
     def _drop_run_records(self, run_id: str) -> None:
+        # An empty index first: a crash in between leaves records no index names (ignored),
+        # never a missing index that would be rebuilt from records being deleted.
         folder = self._run_dir(run_id)
+        if (folder / "index.json").exists():
+            self._write_index(run_id, [], [])
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         (folder / "index.json").unlink(missing_ok=True)
         self._indexes.pop(run_id)
         self._sync_dir(folder)
-        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
 
     # --- the index ------------------------------------------------------------------------
 
     def _index(self, run_id: str) -> Index:
-        """The run's index, re-read only when the file changed since this instance saw it."""
+        """The run's index, rebuilt from its record files if it is damaged or missing."""
+        index = self._stored_index(run_id)
+        return index if isinstance(index, Index) else self._rebuilt_index(run_id)
+
+    def _stored_index(self, run_id: str) -> Index | str:
+        """The index file, re-read only when it changed since this instance saw it, or why
+        it cannot be used: it is damaged, or missing while record files exist."""
         path = self._run_dir(run_id) / "index.json"
         try:
             stat = path.stat()
         except FileNotFoundError:
             self._indexes.pop(run_id)
+            if self._has_records(run_id):
+                return f"the checkpoint index {path} is missing"
             return Index(None, [], [])
         signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         cached = self._indexes.get(run_id)
         if cached is not None and cached.signature == signature:
             return cached
-        index = Index(signature, *parse_index(path, run_id))
+        try:
+            index = Index(signature, *parse_index(path, run_id))
+        except StorageError as exc:
+            return str(exc)
         self._indexes.put(run_id, index)
         return index
 
-    def _write_index(self, run_id: str, entries: list[IndexEntry], rows: list[bytes]) -> None:
+    def _rebuilt_index(self, run_id: str) -> Index:
+        """Rebuild the index from the record files and write it back, under the run's lock."""
+        folder = self._run_dir(run_id) / "checkpoints"
+        with self._run_lock(run_id, create=False):
+            # Another process may have written or rebuilt it while this one waited.
+            problem = self._stored_index(run_id)
+            if isinstance(problem, Index):
+                return problem
+            entries, rows, unreadable = read_records(folder, run_id)
+            index = self._write_index(run_id, entries, rows)
+        skipped = f"; left out: {'; '.join(unreadable)}" if unreadable else ""
+        message = (
+            f"{problem}; rebuilt it from the {len(entries)} record files in {folder}{skipped}. "
+            "Checkpoints a prune had hidden are listed again until the next prune"
+        )
+        logger.warning(message)
+        warnings.warn(message, IndexRebuiltWarning, stacklevel=2)
+        return index
+
+    def _has_records(self, run_id: str) -> bool:
+        folder = self._run_dir(run_id) / "checkpoints"
+        try:
+            return any(RECORD_NAME.fullmatch(p.name) for p in folder.iterdir())
+        except FileNotFoundError:
+            return False
+
+    def _write_index(self, run_id: str, entries: list[IndexEntry], rows: list[bytes]) -> Index:
         path = self._run_dir(run_id) / "index.json"
         self._write_atomic(path, index_bytes(run_id, rows), "index")
         stat = path.stat()
-        self._indexes.put(
-            run_id, Index((stat.st_ino, stat.st_size, stat.st_mtime_ns), entries, rows)
-        )
+        index = Index((stat.st_ino, stat.st_size, stat.st_mtime_ns), entries, rows)
+        self._indexes.put(run_id, index)
+        return index
 
     # --- runs -----------------------------------------------------------------------------
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 
-from framework.errors import CorruptCheckpointError, InvalidIdError, StorageError
+from framework.errors import CorruptCheckpointError, InvalidIdError
 from framework.runtime.core import Runtime
 from framework.schemas.control import ControlAction
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
-from framework.storage import CorruptCheckpointWarning, FileStorage
-from framework.testing.conformance import FileHarness
+from framework.storage import CorruptCheckpointWarning, FileStorage, codec
+from framework.storage.file import IndexRebuiltWarning
+from framework.testing.conformance import FileHarness, flip
 from framework.testing.values import make_checkpoint
 
 
@@ -44,9 +47,11 @@ def test_layout_is_one_folder_per_run_of_json_files(tmp_path: Path):
         (0, "ckpt_run-1_step_000000", "full"),
         (1, "ckpt_run-1_step_000001", "delta"),
     ]
-    assert json.loads((tmp_path / "runs/run-1/checkpoints/000000000000.json").read_bytes())[
-        "memory_snapshot"
-    ] == {"counter": 0}
+    # Each record file carries its own index row (checksummed), so the index can be rebuilt.
+    record = json.loads((tmp_path / "runs/run-1/checkpoints/000000000000.json").read_bytes())
+    assert sorted(record) == ["entry", "entry_checksum", "payload"]
+    assert record["entry"] == index["index"]["rows"][0]
+    assert record["payload"]["memory_snapshot"] == {"counter": 0}
     assert json.loads((tmp_path / "runs/run-1/run.json").read_bytes())["run_id"] == "run-1"
 
 
@@ -91,15 +96,94 @@ def test_no_temp_files_are_left_behind(tmp_path: Path):
     assert not [name for name in _files(tmp_path) if name.endswith(".tmp")]
 
 
-def test_a_corrupted_index_is_reported_not_trusted(tmp_path: Path):
-    FileStorage(tmp_path).save_checkpoint(make_checkpoint("run-1", 0))
-    index = tmp_path / "runs/run-1/index.json"
-    index.write_bytes(
-        index.read_bytes().replace(b"ckpt_run-1_step_000000", b"ckpt_run-1_step_000009")
-    )
+def _damage_index(index: Path, how: str) -> None:
+    data = index.read_bytes()
+    if how == "missing":
+        index.unlink()
+    elif how == "checksum mismatch":
+        index.write_bytes(data.replace(b"ckpt_run-1_step_000000", b"ckpt_run-1_step_000009"))
+    elif how == "flipped byte":
+        index.write_bytes(flip(data))
+    elif how == "truncated":
+        index.write_bytes(data[: len(data) // 2])
+    else:
+        index.write_bytes(b"not json at all")
 
-    with pytest.raises(StorageError, match=r"index.json is corrupt.*checksum"):
-        FileStorage(tmp_path).list_checkpoints("run-1")
+
+@pytest.mark.parametrize(
+    "how", ["checksum mismatch", "flipped byte", "truncated", "unparsable", "missing"]
+)
+def test_a_damaged_or_missing_index_is_rebuilt_from_the_record_files(
+    tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = FileStorage(tmp_path)
+    storage.create_run(RunRecord(run_id="run-1"))
+    for seq in range(3):
+        storage.save_checkpoint(make_checkpoint("run-1", seq))
+    listed = storage.list_checkpoints("run-1")
+    index = tmp_path / "runs/run-1/index.json"
+    _damage_index(index, how)
+
+    reopened = FileStorage(tmp_path)
+    with pytest.warns(IndexRebuiltWarning, match="rebuilt it from the 3 record files"):
+        assert reopened.list_checkpoints("run-1") == listed
+
+    assert any(r.name == "framework.storage" and "index" in r.getMessage() for r in caplog.records)
+    assert json.loads(index.read_bytes())["index"]["run_id"] == "run-1"  # written back
+    assert not [name for name in _files(tmp_path) if name.endswith(".tmp")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = FileStorage(tmp_path)
+        assert again.list_checkpoints("run-1") == listed
+        latest = again.load_latest_checkpoint("run-1")
+        assert latest is not None and latest.memory_snapshot == {"counter": 2}
+        assert again.verify("run-1") == []
+    again.save_checkpoint(make_checkpoint("run-1", 3))
+    assert [m.seq for m in FileStorage(tmp_path).list_checkpoints("run-1")] == [0, 1, 2, 3]
+
+
+def test_a_rebuilt_index_names_the_records_it_could_not_read(tmp_path: Path) -> None:
+    harness = FileHarness(tmp_path)
+    _save_growing_items(harness, 4)
+    store = tmp_path / "store/runs/run-1"
+    (store / "index.json").unlink()
+    harness.record_path("run-1", 1).write_bytes(b'{"entr')  # its own row is unreadable
+    cut = harness.record_path("run-1", 3)
+    cut.write_bytes(cut.read_bytes()[:-5])  # its row is intact, its payload cut short
+
+    storage = harness.reopen()
+    with pytest.warns(IndexRebuiltWarning, match=r"000000000001.json"):
+        assert [m.seq for m in storage.list_checkpoints("run-1")] == [0, 2, 3]
+
+    # Seq 2 is built on the record that could not be read, seq 3 is cut short.
+    assert [(p.seq, "missing" in p.reason) for p in storage.verify("run-1")] == [
+        (2, True),
+        (3, False),
+    ]
+    with pytest.warns(CorruptCheckpointWarning):
+        latest = storage.load_latest_checkpoint("run-1")
+    assert latest is not None and latest.seq == 0
+
+
+def test_a_damaged_index_without_record_files_is_rebuilt_empty(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path)
+    storage.save_checkpoint(make_checkpoint("run-1", 0))
+    shutil.rmtree(tmp_path / "runs/run-1/checkpoints")
+    (tmp_path / "runs/run-1/index.json").write_bytes(b"{")
+
+    with pytest.warns(IndexRebuiltWarning, match="from the 0 record files"):
+        assert FileStorage(tmp_path).list_checkpoints("run-1") == []
+
+
+def test_a_record_file_of_the_first_release_still_loads(tmp_path: Path) -> None:
+    # The first release stored the payload alone; its index row says how long it is.
+    storage = FileStorage(tmp_path)
+    storage.save_checkpoint(make_checkpoint("run-1", 0))
+    record = tmp_path / "runs/run-1/checkpoints/000000000000.json"
+    record.write_bytes(codec.canonical_bytes(json.loads(record.read_bytes())["payload"]))
+
+    latest = FileStorage(tmp_path).load_latest_checkpoint("run-1")
+    assert latest is not None and latest.memory_snapshot == {"counter": 0}
 
 
 def test_fsync_option_syncs_files_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -22,13 +22,15 @@ async def _save_growing_list(harness: Harness) -> list[str]:
     return items
 
 
-async def test_a_thousand_saves_of_a_growing_list_store_well_under_a_megabyte(
+async def test_a_thousand_saves_of_a_growing_list_store_well_under_two_megabytes(
     harness: Harness,
 ) -> None:
-    # Full snapshots would hold 1 + 2 + ... + 1000 items of 100 bytes: about 50 MB.
+    # Full snapshots would hold 1 + 2 + ... + 1000 items of 100 bytes: about 50 MB. What
+    # each save adds is its delta and a constant for its entry (which the file backend also
+    # keeps in the record itself, so that its index can be rebuilt).
     items = await _save_growing_list(harness)
 
-    assert harness.stored_bytes("run-1") < 1_000_000
+    assert harness.stored_bytes("run-1") < 1_500_000
     storage = harness.reopen()
     for seq in range(0, SAVES, 100):
         loaded = await storage.aload_checkpoint("run-1", f"ckpt_run-1_step_{seq:06d}")
