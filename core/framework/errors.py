@@ -245,16 +245,17 @@ class CheckpointError(AgentGraphError):
 
 
 class CheckpointEncodeError(CheckpointError):
-    """A value cannot be stored; names the key path (``memory['docs'][3].author``) and type."""
+    """A value cannot be stored; names the key path (``memory['docs'][3].author``) and type.
 
-    def __init__(self, path: str, type_name: str, reason: str = "") -> None:
+    ``hint``, when given, says what to do about it.
+    """
+
+    def __init__(self, path: str, type_name: str, reason: str = "", hint: str = "") -> None:
         self.path = path
         self.type_name = type_name
         extra = f" ({reason})" if reason else ""
-        super().__init__(
-            f"cannot encode {path} of type {type_name}{extra}; store JSON-compatible values "
-            "or register the type with framework.storage.codec.register_type"
-        )
+        advice = f"; {hint}" if hint else ""
+        super().__init__(f"cannot encode {path} of type {type_name}{extra}{advice}")
 
 
 class CheckpointDecodeError(CheckpointError):

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from framework.schemas.checkpoint import Checkpoint, CheckpointKind
-from framework.storage.codec import register_type
+from framework.storage.codec import dumps, register_type
 
 __all__ = [
     "Author",
@@ -139,11 +139,10 @@ def assert_exact(actual: Any, expected: Any, path: str = "value") -> None:
     """Equal *and* of the same types all the way down (``==`` alone calls 1 == True)."""
     assert type(actual) is type(expected), f"{path}: {type(actual)} != {type(expected)}"
     if isinstance(expected, dict):
-        assert list(map(repr, sorted(actual, key=repr))) == list(
-            map(repr, sorted(expected, key=repr))
-        ), path
+        # Keys compared by their stored form: exact about types, and no repr of huge ints.
+        assert sorted(map(dumps, actual)) == sorted(map(dumps, expected)), path
         for key, value in expected.items():
-            assert_exact(actual[key], value, f"{path}[{key!r}]")
+            assert_exact(actual[key], value, f"{path}[{_shown(key)}]")
     elif isinstance(expected, list | tuple):
         assert len(actual) == len(expected), path
         for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
@@ -157,3 +156,11 @@ def assert_exact(actual: Any, expected: Any, path: str = "value") -> None:
         assert actual.utcoffset() == expected.utcoffset(), path
     else:
         assert actual == expected, path
+
+
+def _shown(key: Any) -> str:
+    """``repr(key)``, or its stored form when Python refuses to write it (a huge int)."""
+    try:
+        return repr(key)
+    except ValueError:
+        return dumps(key).decode("utf-8")

@@ -18,6 +18,8 @@ Enum                           registered class name + encoded value
 Decimal / UUID                 their exact text
 PurePosixPath, PosixPath, ...  concrete class name + text
 NaN, inf, -inf                 their name (JSON has no literal for them)
+int of more than 640 digits    lowercase hexadecimal (a process may limit decimal text
+                               to 640 digits: ``sys.set_int_max_str_digits``)
 dict with a non-str key, or    ``[key, value]`` pairs sorted by the key's canonical bytes
 with the key ``__ag__``
 pydantic model / dataclass     registered class name + fields, each encoded in turn
@@ -29,6 +31,10 @@ must come back exactly or not at all. Models, dataclasses and enums are revived 
 the registry filled by :func:`register_type`; decoding never imports anything. ``dumps``
 sorts dict keys, so a value's bytes do not depend on insertion order (and revived plain
 dicts come back in key order; they compare equal).
+
+A value may take at most :data:`MAX_DEPTH` levels of JSON containers; ``encode`` refuses a
+deeper one at save time naming its key path, so everything that saves also loads (see
+``_limits``).
 
 Encoding lives in ``_encode``, decoding in ``_decode`` and the registry of revivable types
 in ``_registry``; this package is their public face.
@@ -43,9 +49,11 @@ from framework.storage.codec._encode import (
     encode,
     loads,
 )
+from framework.storage.codec._limits import MAX_DEPTH
 from framework.storage.codec._registry import TAG_KEY, register_type, registered_name
 
 __all__ = [
+    "MAX_DEPTH",
     "TAG_KEY",
     "JSONish",
     "canonical_bytes",

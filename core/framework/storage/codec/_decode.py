@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import math
+import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from framework.errors import CheckpointDecodeError
+from framework.storage.codec._limits import MAX_DEPTH
 from framework.storage.codec._registry import (
     PATH_TYPES,
     TAG_KEY,
@@ -28,9 +29,14 @@ from framework.storage.codec._registry import (
     type_name,
 )
 
-__all__ = ["decode"]
+__all__ = ["TOO_DEEP_TO_LOAD", "decode"]
 
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+TOO_DEEP_TO_LOAD = (
+    f"nested too deeply to load (this version saves at most {MAX_DEPTH} levels); "
+    "the data is damaged or was not written by agentgraph"
+)
+
+_HEX_INT = re.compile(r"-?[0-9a-f]+")
 
 
 class _Undecodable(Exception):
@@ -65,7 +71,7 @@ def decode(data: Any, path: str = "value") -> Any:
         where = path + "".join(reversed(exc.segments))
         raise CheckpointDecodeError(f"cannot decode {where}: {exc.reason}") from None
     except RecursionError:
-        raise CheckpointDecodeError(f"cannot decode {path}: nested too deeply") from None
+        raise CheckpointDecodeError(f"cannot decode {path}: {TOO_DEEP_TO_LOAD}") from None
 
 
 def _decode(x: Any) -> Any:
@@ -124,6 +130,20 @@ def _text(value: Any) -> str:
     if type(value) is not str:
         raise TypeError(f"expected text, got {type_name(value)}")
     return value
+
+
+def _decode_int(x: dict[str, Any]) -> int:
+    text = _text(x["v"])
+    if not _HEX_INT.fullmatch(text):
+        raise ValueError(f"{text[:20]!r} is not lowercase hexadecimal")
+    return int(text, 16)
+
+
+def _decode_non_finite(x: dict[str, Any]) -> float:
+    text = _text(x["v"])
+    if text not in ("nan", "inf", "-inf"):
+        raise ValueError(f"{text[:20]!r} is not nan, inf or -inf")
+    return float(text)  # a new NaN each time: distinct NaNs in a set stay distinct
 
 
 def _decode_temporal(parse: Callable[[str], Any]) -> Callable[[dict[str, Any]], Any]:
@@ -235,7 +255,8 @@ def _check_fields(name: str, stored: set[str], known: set[str], required: set[st
 
 
 _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "float": lambda x: _NON_FINITE[x["v"]],
+    "int": _decode_int,
+    "float": _decode_non_finite,
     "tuple": lambda x: tuple(_decode_items(x["v"])),
     "set": lambda x: set(_decode_items(x["v"])),
     "frozenset": lambda x: frozenset(_decode_items(x["v"])),

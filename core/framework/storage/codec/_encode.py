@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from framework.errors import CheckpointDecodeError, CheckpointEncodeError
-from framework.storage.codec._decode import decode
+from framework.storage.codec._decode import TOO_DEEP_TO_LOAD, decode
+from framework.storage.codec._limits import INT_TEXT_BOUND, MAX_DEPTH, TOO_DEEP
 from framework.storage.codec._registry import (
     PATH_TYPES,
     TAG_KEY,
@@ -31,12 +32,21 @@ JSONish: TypeAlias = "dict[str, JSONish] | list[JSONish] | str | int | float | b
 # --- encoding ---------------------------------------------------------------------------------
 
 
+_REGISTER = (
+    "store JSON-compatible values or register the type with framework.storage.codec.register_type"
+)
+_FLATTEN = (
+    "store a flatter value, for example records in a list or dict that refer to each other by id"
+)
+
+
 class _Unencodable(Exception):
     """Raised deep inside; each container on the way out adds its path segment."""
 
-    def __init__(self, value: Any, reason: str) -> None:
+    def __init__(self, value: Any, reason: str, hint: str = _REGISTER) -> None:
         self.type_name = type_name(value)
         self.reason = reason
+        self.hint = hint
         self.segments: list[str] = []
 
 
@@ -47,46 +57,66 @@ def encode(value: Any, path: str = "value") -> JSONish:
     ``memory['docs'][3].author``. The tree never shares containers with ``value``.
     """
     try:
-        tree: JSONish = _encode(value, set())
+        tree: JSONish = _encode(value, set(), 0)
     except _Unencodable as exc:
         raise CheckpointEncodeError(
-            path + "".join(reversed(exc.segments)), exc.type_name, exc.reason
+            path + "".join(reversed(exc.segments)), exc.type_name, exc.reason, exc.hint
         ) from None
     except RecursionError:
-        raise CheckpointEncodeError(path, type_name(value), "nested too deeply") from None
+        raise CheckpointEncodeError(
+            path, type_name(value), "the program's call stack is too deep to encode it"
+        ) from None
     return tree
 
 
-def _encode(v: Any, active: set[int]) -> Any:
+# ``depth`` below is how many JSON containers enclose the encoding of ``v``; every value that
+# encodes as a container first checks that its own levels fit under MAX_DEPTH.
+
+
+def _encode(v: Any, active: set[int], depth: int) -> Any:
     t = type(v)
     if t is str:
         if v.isascii() or _valid_utf8(v):
             return v
         raise _Unencodable(v, "it holds a lone surrogate, which is not valid UTF-8")
-    if t is int or t is bool or v is None:
+    if t is int:
+        if -INT_TEXT_BOUND < v < INT_TEXT_BOUND:
+            return v
+        _fits(v, depth, 1)
+        return {TAG_KEY: "int", "v": format(v, "x")}
+    if t is bool or v is None:
         return v
     if t is float:
         if math.isfinite(v):
             return v
+        _fits(v, depth, 1)
         return {TAG_KEY: "float", "v": "nan" if v != v else ("inf" if v > 0 else "-inf")}
     if t is dict or t is list or t is tuple or t is set or t is frozenset:
-        return _container(v, t, active)
+        return _container(v, t, active, depth)
     scalar = _SCALARS.get(t)
     if scalar is not None:
+        _fits(v, depth, 2 if t is timedelta else 1)  # a timedelta's tag holds a list
         return scalar(v)
     if isinstance(v, Enum | BaseModel) or (dataclasses.is_dataclass(v) and not isinstance(v, type)):
-        return _typed(v, active)
+        return _typed(v, active, depth)
     raise _Unencodable(v, "unsupported type")
 
 
-def _container(v: Any, t: type, active: set[int]) -> Any:
+def _fits(v: Any, depth: int, levels: int) -> None:
+    if depth + levels > MAX_DEPTH:
+        raise _Unencodable(v, TOO_DEEP, _FLATTEN)
+
+
+def _container(v: Any, t: type, active: set[int], depth: int) -> Any:
+    _fits(v, depth, 1 if t is dict or t is list else 2)
     if id(v) in active:
         raise _Unencodable(v, "circular reference")
     active.add(id(v))
     try:
         if t is dict:
-            return _encode_dict(v, active)
-        items = _encode_items(v, active, "[{}]" if t is list or t is tuple else None)
+            return _encode_dict(v, active, depth)
+        inner = depth + (1 if t is list else 2)
+        items = _encode_items(v, active, inner, "[{}]" if t is list or t is tuple else None)
         if t is list:
             return items
         if t is tuple:
@@ -96,44 +126,45 @@ def _container(v: Any, t: type, active: set[int]) -> Any:
         active.discard(id(v))
 
 
-def _encode_items(v: Any, active: set[int], index_segment: str | None) -> list[Any]:
+def _encode_items(v: Any, active: set[int], depth: int, index_segment: str | None) -> list[Any]:
     out = []
     for i, item in enumerate(v):
         try:
-            out.append(_encode(item, active))
+            out.append(_encode(item, active, depth))
         except _Unencodable as exc:
             exc.segments.append(index_segment.format(i) if index_segment else f"{{{_brief(item)}}}")
             raise
     return out
 
 
-def _encode_dict(v: dict[Any, Any], active: set[int]) -> Any:
+def _encode_dict(v: dict[Any, Any], active: set[int], depth: int) -> Any:
     out: dict[str, Any] = {}
     for key, item in v.items():
         if type(key) is not str or key == TAG_KEY:
-            return _encode_pairs(v, active)
+            return _encode_pairs(v, active, depth)
         if not (key.isascii() or _valid_utf8(key)):
             exc = _Unencodable(key, "the key holds a lone surrogate, which is not valid UTF-8")
             exc.segments.append(f"<key {_brief(key)}>")
             raise exc
         try:
-            out[key] = _encode(item, active)
+            out[key] = _encode(item, active, depth + 1)
         except _Unencodable as exc:
             exc.segments.append(f"[{key!r}]")
             raise
     return out
 
 
-def _encode_pairs(v: dict[Any, Any], active: set[int]) -> Any:
+def _encode_pairs(v: dict[Any, Any], active: set[int], depth: int) -> Any:
+    _fits(v, depth, 3)  # the tagged object, its list of pairs and each [key, value] pair
     pairs = []
     for key, item in v.items():
         try:
-            encoded_key = _encode(key, active)
+            encoded_key = _encode(key, active, depth + 3)
         except _Unencodable as exc:
             exc.segments.append(f"<key {_brief(key)}>")
             raise
         try:
-            pairs.append([encoded_key, _encode(item, active)])
+            pairs.append([encoded_key, _encode(item, active, depth + 3)])
         except _Unencodable as exc:
             exc.segments.append(f"[{_brief(key)}]")
             raise
@@ -141,45 +172,54 @@ def _encode_pairs(v: dict[Any, Any], active: set[int]) -> Any:
     return {TAG_KEY: "dict", "v": pairs}
 
 
-def _typed(v: Any, active: set[int]) -> Any:
+def _typed(v: Any, active: set[int], depth: int) -> Any:
     cls = type(v)
     name = registered_name(cls)
     kind = "enum" if isinstance(v, Enum) else "model" if isinstance(v, BaseModel) else "dataclass"
     if name is None:
         raise _Unencodable(v, f"{kind} class is not registered")
     if kind == "enum":
+        _fits(v, depth, 1)
         try:
-            return {TAG_KEY: "enum", "type": name, "v": _encode(v.value, active)}
+            return {TAG_KEY: "enum", "type": name, "v": _encode(v.value, active, depth + 1)}
         except _Unencodable as exc:
             exc.segments.append(".value")
             raise
+    _fits(v, depth, 2)  # the tagged object and its fields
     if id(v) in active:
         raise _Unencodable(v, "circular reference")
     active.add(id(v))
     try:
         if kind == "model":
             names = list(cls.model_fields)
-            out = {TAG_KEY: "model", "type": name, "fields": _encode_fields(v, names, active)}
+            fields = _encode_fields(v, names, active, depth + 2)
+            out = {TAG_KEY: "model", "type": name, "fields": fields}
             extra = v.__pydantic_extra__
             if extra:
-                out["extra"] = _encode_fields(v, list(extra), active, extra)
+                out["extra"] = _encode_fields(v, list(extra), active, depth + 2, extra)
             unset = [n for n in names if n not in v.model_fields_set]
             if unset:
                 out["unset"] = unset
             return out
         names = [f.name for f in dataclasses.fields(v)]
-        return {TAG_KEY: "dataclass", "type": name, "fields": _encode_fields(v, names, active)}
+        fields = _encode_fields(v, names, active, depth + 2)
+        return {TAG_KEY: "dataclass", "type": name, "fields": fields}
     finally:
         active.discard(id(v))
 
 
 def _encode_fields(
-    v: Any, names: list[str], active: set[int], source: dict[str, Any] | None = None
+    v: Any,
+    names: list[str],
+    active: set[int],
+    depth: int,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     out = {}
     for name in names:
+        field = source[name] if source is not None else getattr(v, name)
         try:
-            out[name] = _encode(source[name] if source is not None else getattr(v, name), active)
+            out[name] = _encode(field, active, depth)
         except _Unencodable as exc:
             exc.segments.append(f".{name}")
             raise
@@ -266,8 +306,10 @@ def loads(data: bytes | bytearray | memoryview | str, path: str = "value") -> An
     try:
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
         tree = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise CheckpointDecodeError(f"cannot decode {path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointDecodeError(f"cannot decode {path}: {TOO_DEEP_TO_LOAD}") from None
     return decode(tree, path)
 
 
