@@ -28,7 +28,8 @@ attributes. This module imports nothing of the framework, so every layer may use
     ├── RunCancelledError                    a cancelled run asked to run again
     ├── StorageError                         the store could not complete an operation
     │   ├── LeaseHeldError                   another live owner holds the run
-    │   └── FencedOutError                   this writer's lease was taken over: stop
+    │   ├── FencedOutError                   this writer's lease was taken over: stop
+    │   └── CheckpointsLostError             a run progressed, but no checkpoint of it loads
     ├── CheckpointError
     │   ├── CheckpointEncodeError            a value cannot be stored (names its key path)
     │   ├── CheckpointDecodeError            stored bytes cannot be revived
@@ -51,6 +52,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointSaveError",
     "CheckpointTooLargeError",
+    "CheckpointsLostError",
     "CorruptCheckpointError",
     "DecisionLogError",
     "EffectError",
@@ -235,6 +237,34 @@ class FencedOutError(StorageError):
                 f"the lease of run {run_id!r} was released; claim the run again to keep writing"
             )
         super().__init__(f"{action} was refused: {situation}")
+
+
+class CheckpointsLostError(StorageError):
+    """A run's record says it progressed, but storage holds no checkpoint of it that loads.
+
+    ``expected_checkpoint_id`` and ``expected_steps`` are what the record says: its latest
+    checkpoint and the steps done; ``stored`` is how many checkpoints storage still lists
+    for the run (all of them damaged). The run is neither continued nor started over.
+    """
+
+    def __init__(
+        self, run_id: str, expected_checkpoint_id: str, expected_steps: int, *, stored: int
+    ) -> None:
+        self.run_id = run_id
+        self.expected_checkpoint_id = expected_checkpoint_id
+        self.expected_steps = expected_steps
+        self.stored = stored
+        found = (
+            f"none of its {stored} stored checkpoints can be loaded (all are damaged)"
+            if stored
+            else "storage holds none of its checkpoints"
+        )
+        super().__init__(
+            f"run {run_id!r} has progressed ({expected_steps} steps done, latest checkpoint "
+            f"{expected_checkpoint_id!r}) but {found}; it was neither continued nor started "
+            "over. Restore the store from a backup, or start the run over from its input with "
+            "force_restart=True (agentgraph run --restart), which runs its completed nodes again"
+        )
 
 
 # --- checkpoints --------------------------------------------------------------------------

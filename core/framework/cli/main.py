@@ -84,13 +84,21 @@ def run(
     ] = None,
     storage: StorageUrl = None,
     as_json: JsonFlag = False,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="Start the --run-id run over from its input, running its completed nodes "
+            "again (for a run whose checkpoints were lost).",
+        ),
+    ] = False,
 ) -> None:
     """Recover the agent's crashed runs, then run it and print the result."""
     input_data = _read_input(input_json, input_file)
     with errors_as_messages():
         runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
         session = _Session(runner, agent_dir, as_json)
-        outcome = anyio.run(session.run, input_data, run_id or new_run_id())
+        outcome = anyio.run(session.run, input_data, run_id or new_run_id(), restart)
     session.finish(outcome)
 
 
@@ -171,7 +179,7 @@ class _Session:
     recovery_problems: int = 0
 
     async def run(
-        self, input_data: dict[str, Any] | None, run_id: str
+        self, input_data: dict[str, Any] | None, run_id: str, restart: bool = False
     ) -> Interruptible[ExecutionResult]:
         async def work() -> ExecutionResult | None:
             await self._recover_all()
@@ -179,7 +187,7 @@ class _Session:
                 note(f"paused; run {run_id} was not started")
                 return None
             self.current_run = run_id
-            return await self.runner.run(input_data, run_id)
+            return await self.runner.run(input_data, run_id, force_restart=restart)
 
         return await self._interruptibly(work)
 

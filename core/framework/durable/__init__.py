@@ -18,6 +18,7 @@ from framework.durable._ledger import (
 from framework.durable._observer import NullRun, RunAdapter, RunObserver, Stop
 from framework.durable._opening import BUDGET_EXHAUSTED, RunSpec, input_fingerprint
 from framework.durable._runs import run_durably
+from framework.durable._verifying import RunVerification
 from framework.durable.manager import CheckpointManager, CheckpointSaveWarning
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "RunAdapter",
     "RunObserver",
     "RunSpec",
+    "RunVerification",
     "Stop",
     "effect_key",
     "idempotency_key",

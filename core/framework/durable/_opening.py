@@ -5,11 +5,19 @@ creates the run record for a new run id, or checks an existing run against the c
 input, not cancelled, same graph unless forced), returns a completed run's final
 checkpoint without claiming anything, and otherwise claims the run's lease and loads its
 latest valid checkpoint. Nothing runs here and, apart from the record, nothing is written.
+
+A damaged store never makes a run start over by itself: a run whose record names a
+checkpoint continues from its newest intact one (with a warning when that is older than the
+one named), and one with no intact checkpoint left is refused with
+``CheckpointsLostError`` (see :mod:`._verifying`). Only ``force_restart`` starts a run over
+from its input: its checkpoints are deleted (its effects ledger is kept, so effects already
+completed are not performed again).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +25,7 @@ from typing import Any
 
 import anyio
 
+from framework.durable._verifying import behind_record
 from framework.durable.manager import CheckpointManager
 from framework.errors import (
     CheckpointError,
@@ -26,12 +35,14 @@ from framework.errors import (
     RunExistsError,
     StorageError,
 )
-from framework.schemas.checkpoint import Checkpoint, ExecutorType
+from framework.schemas.checkpoint import Checkpoint, CheckpointKind, ExecutorType
 from framework.schemas.control import ControlAction
 from framework.schemas.ids import validate_run_id
 from framework.schemas.lease import Lease, make_owner_id
-from framework.schemas.run import RunBudget, RunRecord, RunStatus
+from framework.schemas.run import RunBudget, RunRecord, RunStatus, RunTotals
 from framework.storage import codec
+
+logger = logging.getLogger("framework.durable")
 
 BUDGET_EXHAUSTED = "budget_exhausted"
 # Upper bound on giving a lease back when opening fails half-way.
@@ -54,6 +65,7 @@ class RunSpec:
     ``input_data`` is ``None`` when the caller gave none (a resume); then it is not
     compared with the input the run started with. ``fingerprint`` is the graph's (or
     plan's); ``budget`` replaces the limits it sets in the stored run's budget.
+    ``force_restart`` starts an existing run over from ``input_data`` (see the module docs).
     """
 
     run_id: str | None
@@ -64,6 +76,7 @@ class RunSpec:
     force: bool = False
     agent_id: str | None = None
     budget: RunBudget = field(default_factory=RunBudget)
+    force_restart: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,13 +84,15 @@ class OpenedRun:
     """A run ready to continue (``lease`` held) or completed earlier (``lease`` is ``None``).
 
     ``checkpoint`` is the latest valid checkpoint (a completed run's final one), ``None``
-    for a run that has none yet; ``created``: this call created the run.
+    for a run that has none yet; ``created``: this call created the run; ``restarted``: it
+    starts over on purpose (``force_restart``).
     """
 
     record: RunRecord
     checkpoint: Checkpoint | None
     lease: Lease | None
     created: bool
+    restarted: bool = False
 
     def starting_input(self, input_data: Mapping[str, Any] | None) -> dict[str, Any]:
         """The input to start from when the run has no checkpoint yet.
@@ -87,9 +102,10 @@ class OpenedRun:
         """
         stored = self.record.input_fingerprint
         if input_data is None and not self.created and stored not in (None, _NO_INPUT):
+            why = "starts over" if self.restarted else "stopped before its first checkpoint"
             raise CheckpointError(
-                f"run {self.record.run_id!r} stopped before its first checkpoint, so its "
-                "input was never stored; run it again with its original input_data"
+                f"run {self.record.run_id!r} {why}, and only the fingerprint of its input "
+                "is stored; run it again with its original input_data"
             )
         return dict(input_data or {})
 
@@ -102,7 +118,9 @@ async def open_run(manager: CheckpointManager, spec: RunSpec) -> OpenedRun:
 
     Raises ``RunConflictError`` (input differs from the run's), ``RunCancelledError``,
     ``GraphChangedError`` (unless ``spec.force``), ``LeaseHeldError`` (another live
-    process runs it) and ``CheckpointError`` (a completed run lost its final checkpoint).
+    process runs it), ``CheckpointsLostError`` (its record says it progressed, but no
+    checkpoint of it is intact) and ``CheckpointError`` (a completed run that stores no
+    checkpoint).
     """
     storage = manager.storage
     run_id = validate_run_id(spec.run_id or uuid.uuid4().hex)
@@ -112,8 +130,10 @@ async def open_run(manager: CheckpointManager, spec: RunSpec) -> OpenedRun:
         record, created = await _create(manager, spec, run_id)
     if not created:
         check_reuse(record, spec)
-        if record.status is RunStatus.COMPLETED:
-            return await _completed(manager, record)
+        final = await _final(manager, record, spec)
+        if final is not None:
+            return OpenedRun(record, final, None, created=False)
+        check_continuation(record, spec)
     # Resuming a stopped run on purpose overrides a pause asked for while it stood; a pause
     # asked for while this call was starting the run must still be honoured.
     resumes_stopped = not created and record.status in (RunStatus.PAUSED, RunStatus.FAILED)
@@ -128,7 +148,7 @@ async def open_run(manager: CheckpointManager, spec: RunSpec) -> OpenedRun:
 
 
 def check_reuse(record: RunRecord, spec: RunSpec) -> None:
-    """Refuse to continue ``record`` for ``spec``: conflicting input, cancelled, changed graph."""
+    """Refuse to use ``record`` for ``spec`` at all: conflicting input, or cancelled."""
     run_id = record.run_id
     given = None if spec.input_data is None else input_fingerprint(spec.input_data)
     if given is not None and record.input_fingerprint not in (None, given):
@@ -142,14 +162,19 @@ def check_reuse(record: RunRecord, spec: RunSpec) -> None:
             f"run {run_id!r} was cancelled{why}; cancelled runs never continue. Start a new "
             "run, or fork this one from one of its checkpoints"
         )
-    if record.status is RunStatus.COMPLETED:
-        return
+
+
+def check_continuation(record: RunRecord, spec: RunSpec) -> None:
+    """Refuse to run ``record`` further for ``spec``: another executor, or a changed graph."""
+    run_id = record.run_id
     if record.executor_type is not spec.executor_type:
         raise GraphChangedError(
             f"run {run_id!r} is a {record.executor_type} run and cannot be continued by the "
             f"{spec.executor_type} executor"
         )
-    if record.graph_fingerprint not in (None, spec.fingerprint) and not spec.force:
+    # A run started over keeps none of its checkpoints, so they need not fit the graph.
+    forced = spec.force or spec.force_restart
+    if record.graph_fingerprint not in (None, spec.fingerprint) and not forced:
         raise GraphChangedError(
             f"run {run_id!r} started with another version of graph {record.graph_id!r} "
             f"(fingerprint {record.graph_fingerprint}, now {spec.fingerprint}); its "
@@ -179,14 +204,52 @@ async def _create(manager: CheckpointManager, spec: RunSpec, run_id: str) -> tup
         return existing, False
 
 
-async def _completed(manager: CheckpointManager, record: RunRecord) -> OpenedRun:
+async def _final(manager: CheckpointManager, record: RunRecord, spec: RunSpec) -> Checkpoint | None:
+    """A completed run's final checkpoint, whose result is returned; ``None`` to run on.
+
+    A completed run whose final checkpoint is damaged runs on from its newest intact one
+    (or is refused if it has none), like any run whose store was damaged.
+    """
+    if record.status is not RunStatus.COMPLETED or spec.force_restart:
+        return None
     final = await manager.aget_checkpoint(record.run_id)
-    if final is None:
+    if final is not None and final.kind is CheckpointKind.FINAL:
+        return final
+    if final is None and record.latest_checkpoint_id is None:
         raise CheckpointError(
-            f"run {record.run_id!r} completed but its final checkpoint is gone, so its "
-            "result cannot be returned; start a new run"
+            f"run {record.run_id!r} completed but stores no checkpoint, so its result cannot "
+            "be returned; start a new run, or start this one over with force_restart=True"
         )
-    return OpenedRun(record, final, None, created=False)
+    return None
+
+
+async def _latest(manager: CheckpointManager, record: RunRecord) -> Checkpoint | None:
+    """The newest intact checkpoint of a run to continue; refuses a run whose progress is lost."""
+    run_id = record.run_id
+    checkpoint = await manager.aget_checkpoint(run_id)
+    if checkpoint is None and record.latest_checkpoint_id is not None:
+        raise (await manager.averify_run(run_id)).lost_error()
+    if checkpoint is not None and behind_record(record, checkpoint.seq):
+        logger.warning(
+            "run %r: its record names checkpoint %r, which cannot be loaded; continuing from "
+            "the newest intact checkpoint %r, so the nodes completed after it run again",
+            run_id,
+            record.latest_checkpoint_id,
+            checkpoint.id,
+        )
+    return checkpoint
+
+
+async def _restarted(manager: CheckpointManager, record: RunRecord) -> None:
+    """Delete the run's checkpoints so that it starts over from its input, and say so."""
+    deleted = await manager.adelete_checkpoints(record.run_id)
+    logger.warning(
+        "run %r starts over from its input as asked (force_restart): its %d stored "
+        "checkpoints were deleted and its completed nodes run again; effects it completed "
+        "before are not performed again",
+        record.run_id,
+        deleted,
+    )
 
 
 async def _claimed(
@@ -197,18 +260,25 @@ async def _claimed(
     record = await storage.aget_run(run_id)
     if record is None:
         raise StorageError(f"run {run_id!r} disappeared while it was being claimed")
-    checkpoint = None if created else await manager.aget_checkpoint(run_id)
+    checkpoint = None
+    restarted = not created and spec.force_restart
     if not created:
         # Checked again under the lease: another process may have finished or cancelled
         # the run since the first look.
         check_reuse(record, spec)
-        if record.status is RunStatus.COMPLETED:
+        final = await _final(manager, record, spec)
+        if final is not None:
             await storage.arelease_lease(lease)
-            return await _completed(manager, record)
+            return OpenedRun(record, final, None, created=False)
+        check_continuation(record, spec)
+        if restarted:
+            await _restarted(manager, record)
+        else:
+            checkpoint = await _latest(manager, record)
     if resumes_stopped:
         signal = await storage.aget_control(run_id)
         if signal is not None and signal.action is ControlAction.PAUSE:
-            await storage.aclear_control(run_id, only=signal)
+            await storage.aclear_control(run_id, only=signal, fencing_token=lease.fencing_token)
     record = await storage.aupdate_run(
         run_id,
         expect_fencing_token=lease.fencing_token,
@@ -219,5 +289,6 @@ async def _claimed(
         graph_fingerprint=spec.fingerprint,
         agent_id=record.agent_id or spec.agent_id,
         budget=record.budget.replaced_by(spec.budget),
+        **({"latest_checkpoint_id": None, "totals": RunTotals()} if restarted else {}),
     )
-    return OpenedRun(record, checkpoint, lease, created=created)
+    return OpenedRun(record, checkpoint, lease, created=created, restarted=restarted)

@@ -3,7 +3,7 @@
 The executor hands the manager what it knows after a node succeeded; the manager turns it
 into a :class:`~framework.schemas.checkpoint.Checkpoint`, numbers it, stores it through the
 storage contract and applies the retention strategy. Reading back (latest or by id),
-listing and deleting go through it too, and so do the run commands of
+listing, verifying and deleting go through it too, and so do the run commands of
 :mod:`._commands` (pause, cancel, fork, preview). Nothing here knows about files, SQL or
 graphs.
 
@@ -24,6 +24,7 @@ from framework.durable import _commands
 from framework.durable._commands import ResumePreview
 from framework.durable._contents import MemoryLike, build_checkpoint, merge_requests
 from framework.durable._numbering import SeqCounter, renumbering
+from framework.durable._verifying import RunVerification, verify_run
 from framework.errors import (
     CheckpointEncodeError,
     CheckpointSaveError,
@@ -214,6 +215,17 @@ class CheckpointManager(Closing):
         """The run's checkpoints, oldest first."""
         return await self.storage.alist_checkpoints(run_id)
 
+    async def averify_run(self, run_id: str) -> RunVerification:
+        """Whether storage still holds what the run's record says (see :mod:`._verifying`).
+
+        Lists the damaged checkpoints, the newest intact one (where the run continues) and
+        every problem: a checkpoint the record names that is not stored, a run that would
+        continue from an older checkpoint, or one that is lost (``report.lost``: it is
+        refused with ``CheckpointsLostError`` until restored or started over). Reads every
+        stored record once; ``RunNotFoundError`` for an unknown run.
+        """
+        return await verify_run(self.storage, run_id)
+
     async def adelete_checkpoints(self, run_id: str) -> int:
         """Delete every checkpoint of the run; return how many there were."""
         try:
@@ -266,6 +278,7 @@ class CheckpointManager(Closing):
     get_checkpoint = sync_twin(aget_checkpoint)
     restore_from_checkpoint = sync_twin(arestore_from_checkpoint)
     list_checkpoints = sync_twin(alist_checkpoints)
+    verify_run = sync_twin(averify_run)
     delete_checkpoints = sync_twin(adelete_checkpoints)
     request_pause = sync_twin(arequest_pause)
     request_cancel = sync_twin(arequest_cancel)

@@ -152,6 +152,7 @@ class GraphExecutor:
         max_tokens: int | None = None,
         max_cost: float | None = None,
         agent_id: str | None = None,
+        force_restart: bool = False,
     ) -> ExecutionResult:
         """Run ``graph`` from its entry node, or continue a paused run from ``session_state``.
 
@@ -170,6 +171,9 @@ class GraphExecutor:
         continues anyway), ``LeaseHeldError`` (another live process runs it) and
         ``FencedOutError`` (another process took the run over mid-way; this call stopped
         writing). See :mod:`framework.durable._driver` for what each ending records.
+        A run whose record says it progressed but whose checkpoints are all damaged or gone
+        raises ``CheckpointsLostError``; ``force_restart=True`` starts an existing run over
+        from ``input_data`` instead (see :mod:`framework.durable._opening`).
         """
         if problems := self.validate(graph):
             raise GraphValidationError(problems)
@@ -183,6 +187,7 @@ class GraphExecutor:
             force=force,
             agent_id=agent_id,
             budget=RunBudget(max_tokens=max_tokens, max_cost=max_cost),
+            force_restart=force_restart,
         )
         walk = functools.partial(self._walk, graph, goal, adapter)
         return await run_durably(adapter, self.checkpoint_manager, spec, walk)

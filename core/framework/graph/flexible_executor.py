@@ -124,6 +124,7 @@ class FlexibleGraphExecutor:
         force: bool = False,
         max_tokens: int | None = None,
         agent_id: str | None = None,
+        force_restart: bool = False,
     ) -> PlanExecutionResult:
         """Run ``plan`` until every step is done or something stops it.
 
@@ -164,7 +165,9 @@ class FlexibleGraphExecutor:
         whose in-doubt effect was refused (``in_doubt_effects="raise"``) fails the plan.
 
         Raises GraphValidationError for an invalid plan and PlanExecutionError when a
-        context key has the name of a step.
+        context key has the name of a step. A run whose record says it progressed but whose
+        checkpoints are all damaged or gone raises ``CheckpointsLostError``;
+        ``force_restart=True`` starts an existing run over from ``context`` instead.
         """
         if problems := plan.validate():
             raise GraphValidationError(problems, subject="plan")
@@ -179,6 +182,7 @@ class FlexibleGraphExecutor:
             force=force,
             agent_id=agent_id,
             budget=RunBudget(max_tokens=max_tokens),
+            force_restart=force_restart,
         )
         return await run_durably(adapter, self.checkpoint_manager, spec, self._walk)
 

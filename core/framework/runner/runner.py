@@ -170,6 +170,7 @@ class AgentRunner(Closing):
         session_state: dict[str, Any] | None = None,
         max_tokens: int | None = None,
         max_cost: float | None = None,
+        force_restart: bool = False,
     ) -> ExecutionResult:
         """Start a run, or continue the unfinished run ``run_id``.
 
@@ -180,7 +181,10 @@ class AgentRunner(Closing):
         raises :class:`RunCancelledError`; one another live process runs raises
         :class:`LeaseHeldError`. ``max_tokens`` / ``max_cost`` pause the run with reason
         ``budget_exhausted`` when reached. ``session_state`` continues a paused result of a
-        runner without durability.
+        runner without durability. A run whose checkpoints were all lost (a damaged store)
+        raises :class:`CheckpointsLostError`; ``force_restart=True`` starts the existing run
+        ``run_id`` over from ``input_data``: its checkpoints are deleted, its completed
+        nodes run again (effects it completed are not performed again).
         """
         if self.auto_recover and not self._recovered:
             await self.recover()
@@ -195,6 +199,7 @@ class AgentRunner(Closing):
             agent_id=self.agent_id,
             max_tokens=max_tokens,
             max_cost=max_cost,
+            force_restart=force_restart,
         )
 
     async def resume(

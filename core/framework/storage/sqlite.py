@@ -14,12 +14,19 @@ keyed by ``(run_id, key)``, listed in rowid order, which is insertion order). Th
 created by numbered migrations; a database of an older version is migrated when opened.
 A fenced write reads the run's fencing token and writes inside one ``BEGIN IMMEDIATE``
 transaction, so the check and the write are atomic between processes.
+
+The database is the file *and* its write-ahead log ``-wal``: a process killed before the
+log was copied into the file leaves recent commits only there. Opening a database whose log
+is missing (or cut short) while its ``-shm`` index says it held commits not yet copied
+raises ``StorageError``: the file alone is an older state, in which runs that progressed
+would silently start over.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -110,6 +117,7 @@ class SQLiteStorage(RecordBackend):
         self.path = Path(path).expanduser()
         self.fsync = fsync
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _refuse_lost_wal(self.path)
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -339,6 +347,39 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+# The start of SQLite's wal-index (the -shm file): two copies of its header, then the
+# checkpoint info; native byte order (https://sqlite.org/walformat.html).
+_WAL_INDEX = struct.Struct("=IIIBBHII24x48x I")
+_WAL_INDEX_VERSION = 3007000
+_WAL_HEADER_BYTES, _WAL_FRAME_HEADER_BYTES = 32, 24
+
+
+def _refuse_lost_wal(path: Path) -> None:
+    """``StorageError`` if commits that exist only in the -wal log were lost with it."""
+    shm, wal = Path(f"{path}-shm"), Path(f"{path}-wal")
+    try:
+        index = shm.read_bytes()[: _WAL_INDEX.size]
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
+    except OSError:
+        return
+    if len(index) < _WAL_INDEX.size or index[:48] != index[48:96]:
+        return  # no index, or one being written by a live connection (whose log exists)
+    version, _, _, initialised, _, page_size, frames, _, backfilled = _WAL_INDEX.unpack(index)
+    if version != _WAL_INDEX_VERSION or not initialised or frames <= backfilled:
+        return
+    page_size = 65536 if page_size == 1 else page_size
+    if wal_bytes >= _WAL_HEADER_BYTES + frames * (_WAL_FRAME_HEADER_BYTES + page_size):
+        return
+    state = "is missing" if not wal.exists() else f"is cut short ({wal_bytes} bytes)"
+    raise StorageError(
+        f"SQLite storage {path}: its write-ahead log {wal} {state}, but {shm} shows it held "
+        f"{frames - backfilled} pages of commits not yet in {path.name}; the file alone is "
+        "an older state of the store, in which runs that progressed would start over. Put "
+        f"the log back if it was moved; to accept the loss, make sure no process uses the "
+        f"database and delete {shm}"
+    )
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
