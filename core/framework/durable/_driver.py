@@ -28,6 +28,8 @@ where the process still can (a fenced-out writer has none left to release).
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -45,7 +47,7 @@ from framework.schemas.checkpoint import Checkpoint, CheckpointKind
 from framework.schemas.clock import utc_now
 from framework.schemas.config import Durability
 from framework.schemas.control import ControlAction, ControlSignal
-from framework.schemas.run import RunBudget, RunRecord, RunStatus, RunTotals
+from framework.schemas.run import RunBudget, RunRecord, RunStatus
 
 logger = logging.getLogger("framework.durable")
 
@@ -101,6 +103,8 @@ class DurableRun(Generic[S]):
         self._opened = opened
         self._progress = _Progress()
         self._signal: ControlSignal | None = None
+        self._control: ControlSignal | None = None
+        self._control_read_at = -math.inf
         self._finished = False
         self._send: MemoryObjectSendStream[tuple[Checkpoint, int]] | None = None
         self._writer_done = anyio.Event()
@@ -196,8 +200,15 @@ class DurableRun(Generic[S]):
         self._progress.boundary_at = self._progress.done
 
     async def check_control(self) -> Stop | None:
-        """The pause or cancel request stored for this run, if any (cancel wins)."""
-        signal = await self.storage.aget_control(self.run_id)
+        """The pause or cancel request stored for this run, if any (cancel wins).
+
+        Every checkpoint write reads the run's request too, so storage is asked here only
+        when the last read is older than ``control_poll_interval``: a request is honoured
+        at the first node boundary after it is seen.
+        """
+        if time.monotonic() - self._control_read_at >= self.config.control_poll_interval:
+            self._control_seen(await self.storage.aget_control(self.run_id))
+        signal = self._control
         if signal is None:
             return None
         self._signal = signal
@@ -303,19 +314,18 @@ class DurableRun(Generic[S]):
         )
 
     async def _commit(self, cp: Checkpoint, progress: int) -> str | None:
-        """Store ``cp`` fenced, then point the run record at it."""
-        token = self._token()
-        checkpoint_id = await self.manager.acommit_checkpoint(cp, fencing_token=token)
-        if checkpoint_id is None:
+        """Store ``cp`` fenced with the run record pointed at it: one storage write."""
+        commit = await self.manager.acommit_step(cp, fencing_token=self._token())
+        if commit is None:
             return None
         self._progress.committed = max(self._progress.committed, progress)
-        self.record = await self.storage.aupdate_run(
-            self.run_id,
-            expect_fencing_token=token,
-            latest_checkpoint_id=checkpoint_id,
-            totals=RunTotals.of(cp),
-        )
-        return checkpoint_id
+        self.record = commit.record
+        self._control_seen(commit.control)
+        return commit.checkpoint.id
+
+    def _control_seen(self, signal: ControlSignal | None) -> None:
+        self._control = signal
+        self._control_read_at = time.monotonic()
 
     async def _write_boundary(self, kind: CheckpointKind) -> None:
         progress = self._progress

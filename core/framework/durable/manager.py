@@ -42,7 +42,7 @@ from framework.schemas.config import CheckpointConfig, OnSaveError, RetentionStr
 from framework.schemas.control import ControlSignal
 from framework.schemas.ids import validate_node_id, validate_run_id
 from framework.storage import open_storage
-from framework.storage.backend import StorageBackend
+from framework.storage.backend import StepCommit, StorageBackend
 from framework.storage.twins import LoopThread, sync_twin
 
 logger = logging.getLogger("framework.checkpoint")
@@ -77,8 +77,8 @@ class CheckpointManager(Closing):
 
     ``max_checkpoint_bytes`` is passed to the storage with every save, which enforces the
     lower of it and the backend's own limit while encoding (no second encoding here).
-    Durable runs (executors given this manager) write through :meth:`acommit_checkpoint`
-    with their lease's fencing token.
+    Durable runs (executors given this manager) write through :meth:`acommit_step` with
+    their lease's fencing token: one storage write per checkpoint.
     """
 
     def __init__(
@@ -151,16 +151,43 @@ class CheckpointManager(Closing):
     ) -> str | None:
         """Number ``cp`` as its run's next checkpoint, store it, and return its new id.
 
-        The seq and id of ``cp`` are replaced (``ckpt_{run}_{node}_{seq}``, node ``start``
-        for a checkpoint taken before any node). With ``fencing_token`` the storage refuses
-        the write with ``FencedOutError`` unless it is the run's current token; that error
-        is always raised, whatever ``on_save_error`` says, because the writer must stop. A
-        token not seen before for the run (a new claim) makes the seq be read from storage
-        again. Retention and error handling are those of :meth:`asave_checkpoint`.
+        The seq and id of ``cp`` are replaced as by :meth:`acommit_step`, and the write is
+        fenced when ``fencing_token`` is given; the run record is left as it is. Retention
+        and error handling are those of :meth:`asave_checkpoint`.
         """
         self._seqs.adopt_token(cp.run_id, fencing_token)
         node_id = cp.node_id or "start"
         return await self._store(cp.run_id, node_id, renumbering(cp), fencing_token)
+
+    async def acommit_step(self, cp: Checkpoint, *, fencing_token: int) -> StepCommit | None:
+        """Store ``cp`` as its run's next checkpoint and the run's progress, in one write.
+
+        The durable executor's write after a node (``storage.acommit_step``): the seq and
+        id of ``cp`` are replaced (``ckpt_{run}_{node}_{seq}``, node ``start`` for a
+        checkpoint taken before any node), the run record is pointed at it and the
+        retention strategy applied in the same atomic step, and the run's pending control
+        request comes back with it. The storage refuses the write with ``FencedOutError``
+        unless ``fencing_token`` is the run's current token; that error is always raised,
+        whatever ``on_save_error`` says, because the writer must stop. A token not seen
+        before for the run (a new claim) makes the seq be read from storage again. Other
+        errors are handled as in :meth:`asave_checkpoint`; ``None`` when nothing was stored
+        (disabled, or a failure only warned about).
+        """
+        if not self.config.enabled:
+            return None
+        run_id, node_id = cp.run_id, cp.node_id or "start"
+        self._seqs.adopt_token(run_id, fencing_token)
+        try:
+            numbered = renumbering(cp)(await self._next_seq(run_id, node_id))
+            return await self.storage.acommit_step(
+                numbered,
+                fencing_token=fencing_token,
+                keep=self._keep(),
+                max_bytes=self.config.max_checkpoint_bytes,
+            )
+        except Exception as exc:
+            self._failed(run_id, node_id, exc)
+            return None
 
     async def asave_requested(
         self,
@@ -274,6 +301,7 @@ class CheckpointManager(Closing):
 
     save_checkpoint = sync_twin(asave_checkpoint)
     commit_checkpoint = sync_twin(acommit_checkpoint)
+    commit_step = sync_twin(acommit_step)
     save_requested = sync_twin(asave_requested)
     get_checkpoint = sync_twin(aget_checkpoint)
     restore_from_checkpoint = sync_twin(arestore_from_checkpoint)
@@ -319,12 +347,7 @@ class CheckpointManager(Closing):
         if not self.config.enabled:
             return None
         try:
-            validate_run_id(run_id)
-            validate_node_id(node_id)
-            seq = self._seqs.claim(run_id)
-            if seq is None:
-                seq = self._seqs.claim_after(run_id, await self.storage.alatest_seq(run_id))
-            cp = build(seq)
+            cp = build(await self._next_seq(run_id, node_id))
             await self.storage.asave_checkpoint(
                 cp, fencing_token=fencing_token, max_bytes=self.config.max_checkpoint_bytes
             )
@@ -338,6 +361,15 @@ class CheckpointManager(Closing):
             except Exception as exc:
                 self._retention_failed(cp, exc)
         return cp.id
+
+    async def _next_seq(self, run_id: str, node_id: str) -> int:
+        """The seq of the run's next checkpoint (read from storage once per run and claim)."""
+        validate_run_id(run_id)
+        validate_node_id(node_id)
+        seq = self._seqs.claim(run_id)
+        if seq is None:
+            seq = self._seqs.claim_after(run_id, await self.storage.alatest_seq(run_id))
+        return seq
 
     def _keep(self) -> int | None:
         strategy = self.config.retention_strategy

@@ -96,6 +96,9 @@ class CheckpointConfig(BaseModel):
     """What a failed save does to the run."""
     in_doubt_effects: InDoubtPolicy = InDoubtPolicy.RETRY
     """What a re-run node does with an effect whose outcome was never recorded."""
+    control_poll_interval: float = Field(default=0.5, ge=0)
+    """How often, at most, a run asks storage for a pause or cancel request between
+    checkpoint writes, which read it anyway (seconds; 0: before every node)."""
     lease_ttl_seconds: float = Field(default=DEFAULT_LEASE_TTL_SECONDS, gt=0)
     """How long a run's lease lasts without renewal; the executor renews it every third of
     that, and another process may take the run over once it expired (at once if the owner

@@ -37,7 +37,7 @@ from framework.schemas.run import RunCriteria, RunFilter, RunRecord
 from framework.settings import DEFAULT_LEASE_TTL_SECONDS
 from framework.storage.twins import LoopThread, sync_twin
 
-__all__ = ["CorruptCheckpoint", "StorageBackend"]
+__all__ = ["CorruptCheckpoint", "StepCommit", "StorageBackend"]
 
 _loops_lock = threading.Lock()
 
@@ -49,6 +49,17 @@ class CorruptCheckpoint(BaseModel):
     id: str
     seq: int
     reason: str
+
+
+class StepCommit(BaseModel):
+    """What :meth:`StorageBackend.acommit_step` wrote and read, in its one atomic step."""
+
+    checkpoint: CheckpointMetadata
+    """The saved checkpoint's metadata."""
+    record: RunRecord
+    """The run record after the step: it names the checkpoint and carries its totals."""
+    control: ControlSignal | None
+    """The run's pending pause or cancel request, read in the same step."""
 
 
 class StorageBackend(ABC, Closing):
@@ -91,6 +102,24 @@ class StorageBackend(ABC, Closing):
         ``max_checkpoint_bytes``, or above ``max_bytes`` when given (the lower of the two
         applies), the save raises ``CheckpointTooLargeError`` naming the largest memory
         keys. With ``fencing_token`` the save is fenced (see the class docs).
+        """
+
+    @abstractmethod
+    async def acommit_step(
+        self,
+        cp: Checkpoint,
+        *,
+        fencing_token: int,
+        keep: int | None = None,
+        max_bytes: int | None = None,
+    ) -> StepCommit:
+        """A durable run's one write per step, atomic: save ``cp``, advance the run, prune.
+
+        Saves ``cp`` as :meth:`asave_checkpoint` does (always fenced), points the run record
+        at it (``latest_checkpoint_id``, ``totals`` from the checkpoint, ``updated_at``),
+        keeps at most ``keep`` visible checkpoints of the run when given (as
+        :meth:`aprune_checkpoints`), and reads the run's pending control request. Either all
+        of it is stored or, on any error, none of it.
         """
 
     @abstractmethod
@@ -309,6 +338,7 @@ class StorageBackend(ABC, Closing):
     # --- synchronous twins --------------------------------------------------------------
 
     save_checkpoint = sync_twin(asave_checkpoint)
+    commit_step = sync_twin(acommit_step)
     load_checkpoint = sync_twin(aload_checkpoint)
     load_latest_checkpoint = sync_twin(aload_latest_checkpoint)
     list_checkpoints = sync_twin(alist_checkpoints)

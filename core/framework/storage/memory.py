@@ -26,6 +26,9 @@ class MemoryStorage(RecordBackend):
     corrupt a stored record the way a failing disk would.
     """
 
+    runs_inline = True
+    """Its async methods run on the caller's event loop: they never wait on I/O."""
+
     def __init__(self, *, max_checkpoint_bytes: int | None = None) -> None:
         super().__init__(max_checkpoint_bytes=max_checkpoint_bytes)
         self.records: dict[tuple[str, int], bytes] = {}

@@ -10,7 +10,9 @@ line made here:
   works through its sync twins, from scripts, from any thread, and from inside another running
   event loop — which the call then blocks; that is logged once per backend.
 - :func:`thread_twin` makes the async twin of a blocking method: it runs in a worker thread,
-  so the event loop never waits on I/O.
+  so the event loop never waits on I/O. An owner whose methods never wait (``runs_inline``
+  true, e.g. a store in memory) has them called on the loop itself: a thread hop would cost
+  more than the call.
 
 A twin looks its counterpart up by name when it is called, so a subclass that overrides that
 method is the one called. Signatures are kept (``ParamSpec``): mypy and IDEs see the full
@@ -64,7 +66,9 @@ def thread_twin(
     name = method.__name__
 
     async def twin(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        bound = functools.partial(getattr(self, name), *args, **kwargs)
+        bound: functools.partial[T] = functools.partial(getattr(self, name), *args, **kwargs)
+        if getattr(self, "runs_inline", False):
+            return bound()
         return await anyio.to_thread.run_sync(bound)
 
     _name_twin(twin, method, f"a{name}", "Async")

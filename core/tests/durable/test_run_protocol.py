@@ -210,6 +210,8 @@ class LoopGuardedStorage(MemoryStorage):
     async code path that calls a sync twin directly trips it.
     """
 
+    runs_inline = False
+
     def __getattribute__(self, name: str) -> Any:
         value = super().__getattribute__(name)
         if name not in SYNC_TWINS:

@@ -41,7 +41,7 @@ from framework.schemas.control import ControlAction, ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.ids import validate_checkpoint_id, validate_node_id, validate_run_id
 from framework.schemas.lease import Lease
-from framework.schemas.run import RunCriteria, RunFilter, RunRecord
+from framework.schemas.run import RunCriteria, RunFilter, RunRecord, RunTotals
 from framework.settings import DEFAULT_LEASE_TTL_SECONDS
 from framework.storage import codec
 from framework.storage._engine import effect_rows, leasing, run_rows, signals
@@ -58,7 +58,7 @@ from framework.storage._engine.record_format import (
     open_payload,
     seal_payload,
 )
-from framework.storage.backend import CorruptCheckpoint, StorageBackend
+from framework.storage.backend import CorruptCheckpoint, StepCommit, StorageBackend
 from framework.storage.twins import thread_twin
 
 logger = logging.getLogger("framework.storage")
@@ -83,38 +83,32 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     def save_checkpoint(
         self, cp: Checkpoint, *, fencing_token: int | None = None, max_bytes: int | None = None
     ) -> CheckpointMetadata:
-        _validate_checkpoint_ids(cp)
-        limits = [n for n in (self.max_checkpoint_bytes, _limit(max_bytes, "max_bytes")) if n]
-        tree = encode_state(cp)
-        state_bytes = len(codec.canonical_bytes(tree))
-        check_size(cp, tree, state_bytes, min(limits, default=None))
+        tree, state_bytes = self._encoded(cp, max_bytes)
         with self._writing(cp.run_id, create=True):
             if fencing_token is not None:
                 self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
-            last = self._last_entry(cp.run_id)
-            cp = _numbered(cp, last)
-            metadata = cp.to_metadata(size_bytes=state_bytes)
-            tip = self._tip(cp.run_id, last)
-            if tip is None or tip.wants_full():
-                form, base_seq, prev_seq, payload = RecordForm.FULL, metadata.seq, None, tree
-            else:
-                form, base_seq, prev_seq = RecordForm.DELTA, tip.base_seq, tip.seq
-                payload = diff(tip.tree, tree) or {}
-            body, checksum = seal_payload(payload)
-            entry = IndexEntry(
-                seq=metadata.seq,
-                form=form,
-                base_seq=base_seq,
-                prev_seq=prev_seq,
-                checksum=checksum,
-                stored_bytes=len(body),
-                metadata=metadata,
-            )
-            self._append(cp.run_id, entry, body)
-            self._tips.put(
-                cp.run_id, Tip.of_chain([entry], tree) if tip is None else tip.extended(entry, tree)
-            )
-        return metadata
+            return self._append_checkpoint(cp, tree, state_bytes)
+
+    def commit_step(
+        self,
+        cp: Checkpoint,
+        *,
+        fencing_token: int,
+        keep: int | None = None,
+        max_bytes: int | None = None,
+    ) -> StepCommit:
+        if keep is not None:
+            _check_keep(keep)
+        tree, state_bytes = self._encoded(cp, max_bytes)
+        with self._writing(cp.run_id):
+            record = self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
+            metadata = self._append_checkpoint(cp, tree, state_bytes)
+            if keep is not None:
+                self._prune(cp.run_id, keep)
+            progress = {"latest_checkpoint_id": metadata.id, "totals": RunTotals.of(cp)}
+            record = run_rows.replace(self, record, progress)
+            control = signals.pending(self, cp.run_id)
+        return StepCommit(checkpoint=metadata, record=record, control=control)
 
     def load_checkpoint(self, run_id: str, checkpoint_id: str) -> Checkpoint | None:
         validate_run_id(run_id)
@@ -152,16 +146,9 @@ class RecordBackend(RecordPrimitives, StorageBackend):
 
     def prune_checkpoints(self, run_id: str, keep: int) -> int:
         validate_run_id(run_id)
-        if type(keep) is not int or keep < 0:
-            raise InvalidArgumentError(f"keep must be a non-negative int, not {keep!r}")
+        _check_keep(keep)
         with self._writing(run_id):
-            removed, hide, drop = plan_prune(self._entries(run_id), keep)
-            if removed:
-                self._retire(run_id, hide, drop)
-                tip = self._tips.get(run_id)
-                if tip is not None and tip.seq in drop:
-                    self._tips.pop(run_id)
-            return removed
+            return self._prune(run_id, keep)
 
     def verify(self, run_id: str) -> list[CorruptCheckpoint]:
         validate_run_id(run_id)
@@ -279,6 +266,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     # --- async twins: each method above in a worker thread --------------------------------
 
     asave_checkpoint = thread_twin(save_checkpoint)
+    acommit_step = thread_twin(commit_step)
     aload_checkpoint = thread_twin(load_checkpoint)
     aload_latest_checkpoint = thread_twin(load_latest_checkpoint)
     alist_checkpoints = thread_twin(list_checkpoints)
@@ -305,6 +293,54 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     aclose = thread_twin(close)
 
     # --- internals ------------------------------------------------------------------------
+
+    def _encoded(self, cp: Checkpoint, max_bytes: int | None) -> tuple[dict[str, Any], int]:
+        """The checkpoint's state tree and its size, refused above the size limits."""
+        _validate_checkpoint_ids(cp)
+        limits = [n for n in (self.max_checkpoint_bytes, _limit(max_bytes, "max_bytes")) if n]
+        tree = encode_state(cp)
+        state_bytes = len(codec.canonical_bytes(tree))
+        check_size(cp, tree, state_bytes, min(limits, default=None))
+        return tree, state_bytes
+
+    def _append_checkpoint(
+        self, cp: Checkpoint, tree: dict[str, Any], state_bytes: int
+    ) -> CheckpointMetadata:
+        """Store ``cp`` as the run's next record, a delta when it can be; under the guard."""
+        last = self._last_entry(cp.run_id)
+        cp = _numbered(cp, last)
+        metadata = cp.to_metadata(size_bytes=state_bytes)
+        tip = self._tip(cp.run_id, last)
+        if tip is None or tip.wants_full():
+            form, base_seq, prev_seq, payload = RecordForm.FULL, metadata.seq, None, tree
+        else:
+            form, base_seq, prev_seq = RecordForm.DELTA, tip.base_seq, tip.seq
+            payload = diff(tip.tree, tree) or {}
+        body, checksum = seal_payload(payload)
+        entry = IndexEntry(
+            seq=metadata.seq,
+            form=form,
+            base_seq=base_seq,
+            prev_seq=prev_seq,
+            checksum=checksum,
+            stored_bytes=len(body),
+            metadata=metadata,
+        )
+        self._append(cp.run_id, entry, body)
+        self._tips.put(
+            cp.run_id, Tip.of_chain([entry], tree) if tip is None else tip.extended(entry, tree)
+        )
+        return metadata
+
+    def _prune(self, run_id: str, keep: int) -> int:
+        """Keep the ``keep`` newest visible checkpoints; under the guard."""
+        removed, hide, drop = plan_prune(self._entries(run_id), keep)
+        if removed:
+            self._retire(run_id, hide, drop)
+            tip = self._tips.get(run_id)
+            if tip is not None and tip.seq in drop:
+                self._tips.pop(run_id)
+        return removed
 
     def _load(self, run_id: str, entries: list[IndexEntry], entry: IndexEntry) -> Checkpoint:
         try:
@@ -347,6 +383,11 @@ class RecordBackend(RecordPrimitives, StorageBackend):
             self._tips.put(run_id, tip)
             return tip
         return None
+
+
+def _check_keep(keep: int) -> None:
+    if type(keep) is not int or keep < 0:
+        raise InvalidArgumentError(f"keep must be a non-negative int, not {keep!r}")
 
 
 def _limit(value: int | None, name: str) -> int | None:

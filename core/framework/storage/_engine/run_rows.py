@@ -68,15 +68,21 @@ def update(
             if expect_fencing_token is None
             else store._check_fence(run_id, expect_fencing_token, f"updating run {run_id!r}")
         )
-        data = {name: getattr(current, name) for name in RunRecord.model_fields}
-        data["updated_at"] = utc_now()
-        data.update(changes)
-        try:
-            record = RunRecord.model_validate(data)
-        except ValidationError as exc:
-            raise InvalidArgumentError(f"invalid change to run {run_id!r}: {exc}") from None
-        store._store_run(record)
-        return record
+        return replace(store, current, changes)
+
+
+def replace(store: RecordPrimitives, current: RunRecord, changes: dict[str, Any]) -> RunRecord:
+    """Store ``current`` with ``changes`` (and a new ``updated_at``); the caller holds the
+    run's write guard and has checked the changes' names."""
+    data = {name: getattr(current, name) for name in RunRecord.model_fields}
+    data["updated_at"] = utc_now()
+    data.update(changes)
+    try:
+        record = RunRecord.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidArgumentError(f"invalid change to run {current.run_id!r}: {exc}") from None
+    store._store_run(record)
+    return record
 
 
 def delete(store: RecordPrimitives, run_id: str) -> bool:

@@ -32,10 +32,10 @@ def request(
         raise InvalidArgumentError(f"a control reason is text, not {type(reason).__name__}")
     with store._writing(run_id):
         store._require_run(run_id)
-        pending = _load(store, run_id)
-        cancel_pending = pending is not None and pending.action is ControlAction.CANCEL
-        if pending is not None and cancel_pending and wanted is ControlAction.PAUSE:
-            return pending  # a pause must not turn a pending cancel into a pause
+        current = pending(store, run_id)
+        cancel_pending = current is not None and current.action is ControlAction.CANCEL
+        if current is not None and cancel_pending and wanted is ControlAction.PAUSE:
+            return current  # a pause must not turn a pending cancel into a pause
         signal = ControlSignal(run_id=run_id, action=wanted, reason=reason)
         store._write_control(signal, codec.canonical_bytes(signal.model_dump(mode="json")))
     return signal
@@ -45,7 +45,7 @@ def get(store: RecordPrimitives, run_id: str) -> ControlSignal | None:
     """``get_control`` of the contract."""
     validate_run_id(run_id)
     with store._lock, store._snapshot():
-        return _load(store, run_id)
+        return pending(store, run_id)
 
 
 def clear(
@@ -56,12 +56,13 @@ def clear(
     with store._writing(run_id):
         if fencing_token is not None:
             store._check_fence(run_id, fencing_token, "clearing the control request")
-        if only is not None and _load(store, run_id) != only:
+        if only is not None and pending(store, run_id) != only:
             return
         store._drop_control(run_id)
 
 
-def _load(store: RecordPrimitives, run_id: str) -> ControlSignal | None:
+def pending(store: RecordPrimitives, run_id: str) -> ControlSignal | None:
+    """The run's pending signal, read under a lock or guard the caller holds."""
     body = store._read_control(run_id)
     if body is None:
         return None

@@ -1,0 +1,99 @@
+"""Conformance: a durable run's step write — checkpoint, run progress, retention and the
+pending control request in one atomic ``commit_step``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from framework.errors import CheckpointEncodeError, FencedOutError
+from framework.schemas.control import ControlAction
+from framework.schemas.lease import make_owner_id
+from framework.schemas.run import RunRecord, RunTotals
+from framework.storage.backend import StorageBackend
+from framework.testing.conformance import Harness
+from framework.testing.values import assert_exact, make_checkpoint
+
+
+@pytest.fixture
+async def token(storage: StorageBackend) -> int:
+    await storage.acreate_run(RunRecord(run_id="run-1"))
+    return (await storage.aclaim_run("run-1", make_owner_id())).fencing_token
+
+
+async def test_a_step_stores_the_checkpoint_and_points_the_run_at_it(
+    harness: Harness, token: int
+) -> None:
+    cp = make_checkpoint("run-1", 0, {"docs": ["a"]})
+
+    commit = await harness.storage.acommit_step(cp, fencing_token=token)
+
+    storage = harness.reopen()
+    record = await storage.aget_run("run-1")
+    assert record is not None
+    assert record.latest_checkpoint_id == cp.id == commit.checkpoint.id
+    assert record.totals == RunTotals.of(cp) == commit.record.totals
+    assert commit.record.latest_checkpoint_id == cp.id
+    loaded = await storage.aload_checkpoint("run-1", cp.id)
+    assert loaded is not None
+    assert_exact(loaded.memory_snapshot, {"docs": ["a"]})
+
+
+async def test_a_step_with_keep_leaves_only_the_newest_checkpoints(
+    harness: Harness, token: int
+) -> None:
+    for seq in range(5):
+        await harness.storage.acommit_step(
+            make_checkpoint("run-1", seq), fencing_token=token, keep=2
+        )
+
+    listed = await harness.reopen().alist_checkpoints("run-1")
+    assert [m.seq for m in listed] == [3, 4]
+
+
+async def test_a_step_returns_the_pending_control_request(
+    storage: StorageBackend, token: int
+) -> None:
+    first = await storage.acommit_step(make_checkpoint("run-1", 0), fencing_token=token)
+    await storage.arequest_control("run-1", ControlAction.PAUSE, "for review")
+    second = await storage.acommit_step(make_checkpoint("run-1", 1), fencing_token=token)
+
+    assert first.control is None
+    assert second.control is not None
+    assert (second.control.action, second.control.reason) == (ControlAction.PAUSE, "for review")
+
+
+async def test_a_step_with_a_stale_token_stores_nothing(harness: Harness) -> None:
+    storage = harness.storage
+    await storage.acreate_run(RunRecord(run_id="run-2"))
+    stale = (await storage.aclaim_run("run-2", make_owner_id(), ttl_seconds=0.01)).fencing_token
+    await storage.acommit_step(make_checkpoint("run-2", 0), fencing_token=stale)
+    await asyncio.sleep(0.05)
+    current = (await storage.aclaim_run("run-2", make_owner_id())).fencing_token
+
+    with pytest.raises(FencedOutError):
+        await storage.acommit_step(make_checkpoint("run-2", 1), fencing_token=stale)
+
+    reopened = harness.reopen()
+    record = await reopened.aget_run("run-2")
+    assert record is not None and record.fencing_token == current
+    assert record.latest_checkpoint_id == make_checkpoint("run-2", 0).id
+    assert [m.seq for m in await reopened.alist_checkpoints("run-2")] == [0]
+
+
+async def test_a_step_whose_checkpoint_cannot_be_encoded_stores_nothing(
+    harness: Harness, token: int
+) -> None:
+    await harness.storage.acommit_step(make_checkpoint("run-1", 0), fencing_token=token)
+
+    with pytest.raises(CheckpointEncodeError, match=r"memory\['bad'\]"):
+        await harness.storage.acommit_step(
+            make_checkpoint("run-1", 1, {"bad": object()}), fencing_token=token, keep=1
+        )
+
+    reopened = harness.reopen()
+    record = await reopened.aget_run("run-1")
+    assert record is not None
+    assert record.latest_checkpoint_id == make_checkpoint("run-1", 0).id
+    assert [m.seq for m in await reopened.alist_checkpoints("run-1")] == [0]
