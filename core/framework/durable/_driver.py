@@ -55,9 +55,6 @@ S = TypeVar("S")
 T = TypeVar("T")
 Snapshot = Callable[[S, str | None], Checkpoint]
 
-# Bound on checkpoints waiting for the async writer: a slow store slows the run down
-# instead of letting unwritten state pile up in memory.
-_WRITER_BUFFER = 8
 # Upper bound on the shielded bookkeeping done when a run is interrupted or fails.
 _SHUTDOWN_SECONDS = 10.0
 INTERRUPTED = "interrupted"
@@ -171,8 +168,11 @@ class DurableRun(Generic[S]):
                 group.start_soon(self._heartbeat)
                 group.start_soon(self._stop_when_fenced_out)
                 if self.config.durability is Durability.ASYNC:
+                    # A slow store slows the run down instead of letting unwritten state pile
+                    # up: the writer holds one checkpoint while it writes it, the rest wait.
+                    queued = self.config.async_max_behind - 1
                     send, receive = anyio.create_memory_object_stream[tuple[Checkpoint, int]](
-                        _WRITER_BUFFER
+                        queued
                     )
                     self._send = send
                     group.start_soon(self._writer, receive)

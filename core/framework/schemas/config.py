@@ -88,6 +88,9 @@ class CheckpointConfig(BaseModel):
     """How many ``prune_old`` keeps."""
     durability: Durability = Durability.SYNC
     """When each checkpoint is committed."""
+    async_max_behind: int = Field(default=8, ge=1)
+    """Under ``async`` durability, how many completed checkpoints may be unwritten at once;
+    the next node waits for the writer when that many are."""
     fsync: bool = False
     """Also survive power loss, not only a killed process (costs a disk flush per write)."""
     max_checkpoint_bytes: int = Field(default=64 * 1024 * 1024, ge=1)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from durable_helpers import GOAL, Crash, NodeLog, chain, executor_for, kinds
 
 from framework.graph.checkpoint_manager import CheckpointManager
 from framework.graph.node import NodeContext
 from framework.schemas.run import RunStatus
+from framework.storage import MemoryStorage
 from framework.storage.backend import StorageBackend
 
 SEED = {"seed": "s"}
@@ -151,3 +153,43 @@ async def test_pause_node_writes_one_pause_checkpoint_carrying_its_requests(
     pause = storage.load_latest_checkpoint("r")
     assert pause is not None
     assert pause.metadata == {"stage": "review"} and pause.next_node_id == "n3"
+
+
+class SlowCommits(MemoryStorage):
+    """Each step write takes a while, so an async writer falls behind the nodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.committed = 0
+
+    async def acommit_step(self, cp: Any, **kwargs: Any) -> Any:
+        await anyio.sleep(0.01)
+        commit = await super().acommit_step(cp, **kwargs)
+        self.committed += 1
+        return commit
+
+
+@pytest.mark.parametrize("max_behind", [1, 3])
+async def test_async_durability_is_never_more_than_async_max_behind_checkpoints_behind(
+    max_behind: int,
+) -> None:
+    storage = SlowCommits()
+    graph = chain(12)
+    log = NodeLog()
+    manager = manager_with(storage, durability="async", async_max_behind=max_behind)
+    executor = executor_for(graph, log, manager)
+    behind: list[int] = []
+    for position, node in enumerate(graph.nodes):
+        run_node = log.function(node.id, graph.nodes[position - 1].id if position else None)
+
+        def watched(run_node: Any = run_node, done: int = position, **memory: Any) -> Any:
+            behind.append(done - (storage.committed - 1))  # less the START checkpoint
+            return run_node(**memory)
+
+        executor.register_function(node.id, watched)
+
+    result = await executor.execute(graph, GOAL, SEED, run_id="r")
+
+    assert result.run_status is RunStatus.COMPLETED
+    assert max(behind) == max_behind  # the writer fell behind, but never further
+    assert kinds(storage, "r") == ["start", *["node_complete"] * 11, "final"]
