@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 from framework.errors import CorruptCheckpointError
 from framework.storage._engine.chains import MAX_CHAIN
-from framework.storage._engine.delta import apply_delta, diff
+from framework.storage._engine.delta import apply_delta, diff, resized
 from framework.storage._engine.record_backend import RecordBackend
+from framework.storage._engine.record_format import encode_state
 from framework.storage.backend import StorageBackend
+from framework.storage.codec import canonical_bytes
 from framework.testing.values import make_checkpoint
 
 
@@ -117,6 +119,45 @@ def test_applying_the_diff_rebuilds_any_tree_exactly(old, new):
 @given(base=st.lists(json_values, max_size=5), extra=st.lists(json_values, min_size=1, max_size=3))
 def test_appending_is_always_stored_as_an_append(base, extra):
     assert diff({"l": base}, {"l": base + extra}) == {"~": {"l": {"+": extra}}}
+
+
+finite_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=finite_json, new=finite_json)
+def test_the_size_after_a_delta_is_the_canonical_size_of_the_new_tree(old, new):
+    delta = diff(old, new)
+    if delta is None:
+        return
+
+    assert resized(old, delta, len(canonical_bytes(old))) == len(canonical_bytes(new))
+
+
+async def test_every_saved_checkpoint_records_its_exact_encoded_size(
+    storage: StorageBackend,
+) -> None:
+    memory = {"lines": [], "notes": {}, "text": "é"}
+    for seq in range(MAX_CHAIN + 5):
+        memory = {
+            "lines": [*memory["lines"], f"line {seq} ü"],
+            "notes": {**memory["notes"], f"k{seq % 4}": seq},
+            "text": memory["text"] + "ö" if seq % 7 == 0 else memory["text"],
+        }
+        cp = make_checkpoint("run-1", seq, memory)
+        saved = await storage.asave_checkpoint(cp)
+
+        assert saved.size_bytes == len(canonical_bytes(encode_state(cp)))
 
 
 # Moved from the storage spec: it reads the engine's index entries (private to the shipped

@@ -34,6 +34,8 @@ class Tip:
     records: int
     delta_bytes: int
     full_bytes: int
+    state_bytes: int
+    """The canonical size of ``tree`` (its record's ``size_bytes``)."""
 
     @classmethod
     def of_chain(cls, chain: list[IndexEntry], tree: dict[str, Any]) -> Tip:
@@ -45,6 +47,7 @@ class Tip:
             records=len(chain),
             delta_bytes=sum(link.stored_bytes for link in chain[1:]),
             full_bytes=chain[0].stored_bytes,
+            state_bytes=chain[-1].metadata.size_bytes,
         )
 
     def wants_full(self) -> bool:
@@ -62,6 +65,7 @@ class Tip:
             tree=tree,
             records=self.records + 1,
             delta_bytes=self.delta_bytes + entry.stored_bytes,
+            state_bytes=entry.metadata.size_bytes,
         )
 
 

@@ -20,6 +20,9 @@ import math
 from typing import Any
 
 from framework.errors import CorruptCheckpointError
+from framework.storage.codec import canonical_bytes
+
+_ABSENT = object()
 
 # Below this depth a changed dict is replaced whole: deep trees stay correct, just less compact.
 _MAX_DEPTH = 32
@@ -36,10 +39,13 @@ def _diff(old: Any, new: Any, depth: int) -> dict[str, Any] | None:
     if type(old) is dict and type(new) is dict and depth < _MAX_DEPTH:
         changed: dict[str, Any] = {}
         for key, value in new.items():
-            if key not in old:
+            before = old.get(key, _ABSENT)
+            if before is value:
+                continue  # encoding keeps the very objects of unchanged scalars
+            if before is _ABSENT:
                 changed[key] = {"=": value}
                 continue
-            sub = _diff(old[key], value, depth + 1)
+            sub = _diff(before, value, depth + 1)
             if sub is not None:
                 changed[key] = sub
         removed = [key for key in old if key not in new]
@@ -61,6 +67,8 @@ _EXACT_TYPES = frozenset({str, type(None)})
 
 def _same(a: Any, b: Any) -> bool:
     """Equal as stored JSON: Python's ``==`` also calls 1, 1.0 and True equal, JSON does not."""
+    if a is b:
+        return True
     if type(a) is not type(b) or a != b:
         return False
     # ``a == b`` holds; only numbers and booleans hidden inside can still differ in type.
@@ -104,3 +112,36 @@ def apply_delta(old: Any, delta: Any) -> Any:
         else:
             raise CorruptCheckpointError(f"a delta changes the missing key {key!r}")
     return result
+
+
+def resized(old: Any, delta: Any, old_size: int) -> int:
+    """The canonical size of ``apply_delta(old, delta)``, given ``old``'s: computed from the
+    delta (and the parts of ``old`` it replaces), so it costs what changed, not the tree."""
+    return old_size + _growth(old, delta, old_size)
+
+
+def _growth(old: Any, delta: dict[str, Any], old_size: int | None = None) -> int:
+    if "=" in delta:
+        return _size(delta["="]) - (_size(old) if old_size is None else old_size)
+    if "+" in delta:
+        added = delta["+"]
+        return sum(map(_size, added)) + _commas(len(old) + len(added)) - _commas(len(old))
+    growth, count = 0, len(old)
+    for key in delta.get("-", []):
+        growth -= _size(key) + 1 + _size(old[key])
+        count -= 1
+    for key, sub in delta.get("~", {}).items():
+        if key in old:
+            growth += _growth(old[key], sub)
+        else:
+            growth += _size(key) + 1 + _size(sub["="])
+            count += 1
+    return growth + _commas(count) - _commas(len(old))
+
+
+def _size(tree: Any) -> int:
+    return len(canonical_bytes(tree))
+
+
+def _commas(items: int) -> int:
+    return max(items - 1, 0)

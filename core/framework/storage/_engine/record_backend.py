@@ -43,10 +43,9 @@ from framework.schemas.ids import validate_checkpoint_id, validate_node_id, vali
 from framework.schemas.lease import Lease
 from framework.schemas.run import RunCriteria, RunFilter, RunRecord, RunTotals
 from framework.settings import DEFAULT_LEASE_TTL_SECONDS
-from framework.storage import codec
 from framework.storage._engine import effect_rows, leasing, run_rows, signals
 from framework.storage._engine.chains import Tip, chain_of, find_broken, plan_prune
-from framework.storage._engine.delta import apply_delta, diff
+from framework.storage._engine.delta import apply_delta, diff, resized
 from framework.storage._engine.lru import LRUCache
 from framework.storage._engine.primitives import RecordPrimitives
 from framework.storage._engine.record_format import (
@@ -83,11 +82,11 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     def save_checkpoint(
         self, cp: Checkpoint, *, fencing_token: int | None = None, max_bytes: int | None = None
     ) -> CheckpointMetadata:
-        tree, state_bytes = self._encoded(cp, max_bytes)
+        tree, limit = self._encoded(cp, max_bytes)
         with self._writing(cp.run_id, create=True):
             if fencing_token is not None:
                 self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
-            return self._append_checkpoint(cp, tree, state_bytes)
+            return self._append_checkpoint(cp, tree, limit)
 
     def commit_step(
         self,
@@ -99,10 +98,10 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     ) -> StepCommit:
         if keep is not None:
             _check_keep(keep)
-        tree, state_bytes = self._encoded(cp, max_bytes)
+        tree, limit = self._encoded(cp, max_bytes)
         with self._writing(cp.run_id):
             record = self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
-            metadata = self._append_checkpoint(cp, tree, state_bytes)
+            metadata = self._append_checkpoint(cp, tree, limit)
             if keep is not None:
                 self._prune(cp.run_id, keep)
             progress = {"latest_checkpoint_id": metadata.id, "totals": RunTotals.of(cp)}
@@ -294,29 +293,34 @@ class RecordBackend(RecordPrimitives, StorageBackend):
 
     # --- internals ------------------------------------------------------------------------
 
-    def _encoded(self, cp: Checkpoint, max_bytes: int | None) -> tuple[dict[str, Any], int]:
-        """The checkpoint's state tree and its size, refused above the size limits."""
+    def _encoded(self, cp: Checkpoint, max_bytes: int | None) -> tuple[dict[str, Any], int | None]:
+        """The checkpoint's state tree, and the size limit that applies to it."""
         _validate_checkpoint_ids(cp)
         limits = [n for n in (self.max_checkpoint_bytes, _limit(max_bytes, "max_bytes")) if n]
-        tree = encode_state(cp)
-        state_bytes = len(codec.canonical_bytes(tree))
-        check_size(cp, tree, state_bytes, min(limits, default=None))
-        return tree, state_bytes
+        return encode_state(cp), min(limits, default=None)
 
     def _append_checkpoint(
-        self, cp: Checkpoint, tree: dict[str, Any], state_bytes: int
+        self, cp: Checkpoint, tree: dict[str, Any], limit: int | None
     ) -> CheckpointMetadata:
-        """Store ``cp`` as the run's next record, a delta when it can be; under the guard."""
+        """Store ``cp`` as the run's next record, a delta when it can be; under the guard.
+
+        The state's size is that of a full record's body, or the previous state's size
+        moved by the delta: never a second encoding of the whole state.
+        """
         last = self._last_entry(cp.run_id)
-        cp = _numbered(cp, last)
-        metadata = cp.to_metadata(size_bytes=state_bytes)
+        cp, seq = _numbered(cp, last)
         tip = self._tip(cp.run_id, last)
         if tip is None or tip.wants_full():
-            form, base_seq, prev_seq, payload = RecordForm.FULL, metadata.seq, None, tree
+            form, base_seq, prev_seq, payload = RecordForm.FULL, seq, None, tree
+            body, checksum = seal_payload(payload)
+            state_bytes = len(body)
         else:
             form, base_seq, prev_seq = RecordForm.DELTA, tip.base_seq, tip.seq
             payload = diff(tip.tree, tree) or {}
-        body, checksum = seal_payload(payload)
+            body, checksum = seal_payload(payload)
+            state_bytes = resized(tip.tree, payload, tip.state_bytes)
+        check_size(cp, tree, state_bytes, limit)
+        metadata = cp.to_metadata(size_bytes=state_bytes)
         entry = IndexEntry(
             seq=metadata.seq,
             form=form,
@@ -396,16 +400,17 @@ def _limit(value: int | None, name: str) -> int | None:
     return value
 
 
-def _numbered(cp: Checkpoint, last: IndexEntry | None) -> Checkpoint:
+def _numbered(cp: Checkpoint, last: IndexEntry | None) -> tuple[Checkpoint, int]:
     """``cp`` with its seq: the run's next one if it has none, else checked against ``last``."""
     if cp.seq is None:
-        return cp.model_copy(update={"seq": 0 if last is None else last.seq + 1})
+        seq = 0 if last is None else last.seq + 1
+        return cp.model_copy(update={"seq": seq}), seq
     if last is not None and cp.seq <= last.seq:
         raise StorageError(
             f"checkpoint seq {cp.seq} of run {cp.run_id!r} is not greater than the latest "
             f"stored seq {last.seq}; leave seq unset to append, or use latest_seq() + 1"
         )
-    return cp
+    return cp, cp.seq
 
 
 def _validate_checkpoint_ids(cp: Checkpoint) -> None:

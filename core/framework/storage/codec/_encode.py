@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
@@ -109,6 +109,10 @@ def _fits(v: Any, depth: int, levels: int) -> None:
 
 def _container(v: Any, t: type, active: set[int], depth: int) -> Any:
     _fits(v, depth, 1 if t is dict or t is list else 2)
+    if t is list and _as_themselves(v):
+        return list(v)
+    if t is dict and _as_themselves(v.values()) and _plain_keys(v):
+        return dict(v)
     if id(v) in active:
         raise _Unencodable(v, "circular reference")
     active.add(id(v))
@@ -124,6 +128,36 @@ def _container(v: Any, t: type, active: set[int], depth: int) -> Any:
         return {TAG_KEY: t.__name__, "v": sorted(items, key=canonical_bytes)}
     finally:
         active.discard(id(v))
+
+
+def _as_themselves(values: Iterable[Any]) -> bool:
+    """Whether every value encodes as itself, checked in C: valid text, bools and None, or
+    ints and bools with short decimal text. Long lists of such values are common (lines,
+    ids, counts), and checking them one by one in Python costs more than the rest of a
+    checkpoint."""
+    values = values if isinstance(values, list) else list(values)
+    kinds = set(map(type, values))
+    if kinds <= _TEXT_KINDS:
+        if str not in kinds:
+            return True
+        strings = values if len(kinds) == 1 else [v for v in values if type(v) is str]
+        return _valid_text("".join(strings))
+    if kinds <= _INT_KINDS:
+        return bool(min(values) > -INT_TEXT_BOUND and max(values) < INT_TEXT_BOUND)
+    return False
+
+
+def _plain_keys(v: dict[Any, Any]) -> bool:
+    """Whether ``v`` encodes as a plain object: text keys, valid, none of them the tag key."""
+    return set(map(type, v)) <= {str} and TAG_KEY not in v and _valid_text("".join(v))
+
+
+def _valid_text(text: str) -> bool:
+    return text.isascii() or _valid_utf8(text)
+
+
+_TEXT_KINDS = frozenset({str, bool, type(None)})
+_INT_KINDS = frozenset({int, bool})
 
 
 def _encode_items(v: Any, active: set[int], depth: int, index_segment: str | None) -> list[Any]:
