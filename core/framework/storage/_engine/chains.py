@@ -8,12 +8,38 @@ if it, or any record before it in its chain, is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from framework.errors import CorruptCheckpointError
 from framework.storage._engine.record_format import IndexEntry, RecordForm
+
+
+class Link(Protocol):
+    """What chains are made of: an index entry, or the few columns of one that pruning reads."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def form(self) -> RecordForm: ...
+    @property
+    def prev_seq(self) -> int | None: ...
+    @property
+    def visible(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class RecordLink:
+    """An index entry without its checksum, sizes and metadata (cheap to read in bulk)."""
+
+    seq: int
+    form: RecordForm
+    prev_seq: int | None
+    visible: bool
+
+
+L = TypeVar("L", bound=Link)
 
 # A chain never holds more records than this, so a load applies at most MAX_CHAIN - 1 deltas.
 MAX_CHAIN = 256
@@ -69,9 +95,7 @@ class Tip:
         )
 
 
-def chain_of(
-    by_seq: dict[int, IndexEntry], entry: IndexEntry, *, strict: bool = True
-) -> list[IndexEntry]:
+def chain_of(by_seq: Mapping[int, L], entry: L, *, strict: bool = True) -> list[L]:
     """The records ``entry`` is built from, full record first.
 
     ``strict`` raises ``CorruptCheckpointError`` on a missing link; otherwise the chain
@@ -93,7 +117,7 @@ def chain_of(
     return chain
 
 
-def plan_prune(entries: list[IndexEntry], keep: int) -> tuple[int, set[int], set[int]]:
+def plan_prune(entries: Sequence[Link], keep: int) -> tuple[int, set[int], set[int]]:
     """How to keep the ``keep`` newest visible checkpoints.
 
     Returns how many visible checkpoints stop being visible, the seqs to hide (records a

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from framework.errors import FencedOutError, InvalidArgumentError, RunNotFoundError
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.run import RunFilter, RunRecord
+from framework.storage._engine.chains import Link
 from framework.storage._engine.record_format import IndexEntry, encode_run
 
 
@@ -66,6 +67,11 @@ class RecordPrimitives(ABC):
     @abstractmethod
     def _entries(self, run_id: str) -> list[IndexEntry]:
         """Every stored record's entry (visible or not), oldest first."""
+
+    def _links(self, run_id: str) -> Sequence[Link]:
+        """Every stored record's chain links, oldest first (what pruning plans with); a
+        backend that can read them without the full entries overrides this."""
+        return self._entries(run_id)
 
     def _last_entry(self, run_id: str) -> IndexEntry | None:
         entries = self._entries(run_id)

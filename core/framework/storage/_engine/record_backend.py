@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from typing import Any, Unpack
 
 from framework.errors import CorruptCheckpointError, InvalidArgumentError, StorageError
@@ -82,11 +83,11 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     def save_checkpoint(
         self, cp: Checkpoint, *, fencing_token: int | None = None, max_bytes: int | None = None
     ) -> CheckpointMetadata:
-        tree, limit = self._encoded(cp, max_bytes)
+        record = self._encoded(cp, max_bytes)
         with self._writing(cp.run_id, create=True):
             if fencing_token is not None:
                 self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
-            return self._append_checkpoint(cp, tree, limit)
+            return self._append_checkpoint(cp, record)
 
     def commit_step(
         self,
@@ -98,10 +99,10 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     ) -> StepCommit:
         if keep is not None:
             _check_keep(keep)
-        tree, limit = self._encoded(cp, max_bytes)
+        prepared = self._encoded(cp, max_bytes)
         with self._writing(cp.run_id):
             record = self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
-            metadata = self._append_checkpoint(cp, tree, limit)
+            metadata = self._append_checkpoint(cp, prepared)
             if keep is not None:
                 self._prune(cp.run_id, keep)
             progress = {"latest_checkpoint_id": metadata.id, "totals": RunTotals.of(cp)}
@@ -293,52 +294,47 @@ class RecordBackend(RecordPrimitives, StorageBackend):
 
     # --- internals ------------------------------------------------------------------------
 
-    def _encoded(self, cp: Checkpoint, max_bytes: int | None) -> tuple[dict[str, Any], int | None]:
-        """The checkpoint's state tree, and the size limit that applies to it."""
+    def _encoded(self, cp: Checkpoint, max_bytes: int | None) -> _Record:
+        """The checkpoint's record, refused above the size limit before anything is locked
+        or written: a delta on the cached tip when there is one, else a full record."""
         _validate_checkpoint_ids(cp)
         limits = [n for n in (self.max_checkpoint_bytes, _limit(max_bytes, "max_bytes")) if n]
-        return encode_state(cp), min(limits, default=None)
+        record = _Record.of(encode_state(cp), self._tips.get(cp.run_id), min(limits, default=None))
+        check_size(cp, record.tree, record.state_bytes, record.limit)
+        return record
 
-    def _append_checkpoint(
-        self, cp: Checkpoint, tree: dict[str, Any], limit: int | None
-    ) -> CheckpointMetadata:
-        """Store ``cp`` as the run's next record, a delta when it can be; under the guard.
+    def _append_checkpoint(self, cp: Checkpoint, record: _Record) -> CheckpointMetadata:
+        """Store ``cp`` as the run's next record; under the guard.
 
-        The state's size is that of a full record's body, or the previous state's size
-        moved by the delta: never a second encoding of the whole state.
+        ``record`` is rebuilt (and checked again) if the tip it was made against is not the
+        run's tip any more (another process wrote, or the cache was cold).
         """
         last = self._last_entry(cp.run_id)
         cp, seq = _numbered(cp, last)
         tip = self._tip(cp.run_id, last)
-        if tip is None or tip.wants_full():
-            form, base_seq, prev_seq, payload = RecordForm.FULL, seq, None, tree
-            body, checksum = seal_payload(payload)
-            state_bytes = len(body)
-        else:
-            form, base_seq, prev_seq = RecordForm.DELTA, tip.base_seq, tip.seq
-            payload = diff(tip.tree, tree) or {}
-            body, checksum = seal_payload(payload)
-            state_bytes = resized(tip.tree, payload, tip.state_bytes)
-        check_size(cp, tree, state_bytes, limit)
-        metadata = cp.to_metadata(size_bytes=state_bytes)
+        if tip is not record.tip:
+            record = _Record.of(record.tree, tip, record.limit)
+            check_size(cp, record.tree, record.state_bytes, record.limit)
+        metadata = cp.to_metadata(size_bytes=record.state_bytes)
         entry = IndexEntry(
             seq=metadata.seq,
-            form=form,
-            base_seq=base_seq,
-            prev_seq=prev_seq,
-            checksum=checksum,
-            stored_bytes=len(body),
+            form=record.form,
+            base_seq=seq if tip is None or record.form is RecordForm.FULL else tip.base_seq,
+            prev_seq=None if tip is None or record.form is RecordForm.FULL else tip.seq,
+            checksum=record.checksum,
+            stored_bytes=len(record.body),
             metadata=metadata,
         )
-        self._append(cp.run_id, entry, body)
+        self._append(cp.run_id, entry, record.body)
         self._tips.put(
-            cp.run_id, Tip.of_chain([entry], tree) if tip is None else tip.extended(entry, tree)
+            cp.run_id,
+            Tip.of_chain([entry], record.tree) if tip is None else tip.extended(entry, record.tree),
         )
         return metadata
 
     def _prune(self, run_id: str, keep: int) -> int:
         """Keep the ``keep`` newest visible checkpoints; under the guard."""
-        removed, hide, drop = plan_prune(self._entries(run_id), keep)
+        removed, hide, drop = plan_prune(self._links(run_id), keep)
         if removed:
             self._retire(run_id, hide, drop)
             tip = self._tips.get(run_id)
@@ -387,6 +383,34 @@ class RecordBackend(RecordPrimitives, StorageBackend):
             self._tips.put(run_id, tip)
             return tip
         return None
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A checkpoint's state tree as the record to store after ``tip`` (``None``: none).
+
+    A delta when the tip's chain takes one more, else a full record. The state's size is
+    a full record's body length or the tip's size moved by the delta: the whole state is
+    never written out a second time just to measure it.
+    """
+
+    tree: dict[str, Any]
+    tip: Tip | None
+    limit: int | None
+    form: RecordForm
+    body: bytes
+    checksum: str
+    state_bytes: int
+
+    @classmethod
+    def of(cls, tree: dict[str, Any], tip: Tip | None, limit: int | None) -> _Record:
+        if tip is None or tip.wants_full():
+            body, checksum = seal_payload(tree)
+            return cls(tree, tip, limit, RecordForm.FULL, body, checksum, len(body))
+        delta = diff(tip.tree, tree) or {}
+        body, checksum = seal_payload(delta)
+        size = resized(tip.tree, delta, tip.state_bytes)
+        return cls(tree, tip, limit, RecordForm.DELTA, body, checksum, size)
 
 
 def _check_keep(keep: int) -> None:
