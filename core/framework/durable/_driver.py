@@ -127,13 +127,31 @@ class DurableRun(Generic[S]):
     @asynccontextmanager
     async def released_on_error(self) -> AsyncIterator[None]:
         """Give the lease back if the caller's preparation between :meth:`open` and
-        :meth:`run` raises (the run itself is left as it was, for a corrected call)."""
+        :meth:`run` raises (a wrong answer to a paused run, say): the run is left with the
+        status it had, for a corrected call."""
         try:
             yield
         except BaseException:
             with anyio.move_on_after(_SHUTDOWN_SECONDS, shield=True):
+                await self._restore_status()
                 await self._release()
             raise
+
+    async def _restore_status(self) -> None:
+        before = self._opened.before
+        if before is None or self.lease is None:
+            return
+        try:
+            self.record = await self.storage.aupdate_run(
+                self.run_id,
+                expect_fencing_token=self.lease.fencing_token,
+                status=before.status,
+                status_reason=before.status_reason,
+                last_error=before.last_error,
+                finished_at=before.finished_at,
+            )
+        except Exception as exc:
+            logger.warning("could not restore the status of run %r: %s", self.run_id, exc)
 
     # --- running ------------------------------------------------------------------------
 

@@ -85,7 +85,8 @@ class OpenedRun:
 
     ``checkpoint`` is the latest valid checkpoint (a completed run's final one), ``None``
     for a run that has none yet; ``created``: this call created the run; ``restarted``: it
-    starts over on purpose (``force_restart``).
+    starts over on purpose (``force_restart``); ``before``: the record as it was before
+    this call claimed the run (``None`` if it did not claim it).
     """
 
     record: RunRecord
@@ -93,6 +94,7 @@ class OpenedRun:
     lease: Lease | None
     created: bool
     restarted: bool = False
+    before: RunRecord | None = None
 
     def starting_input(self, input_data: Mapping[str, Any] | None) -> dict[str, Any]:
         """The input to start from when the run has no checkpoint yet.
@@ -279,6 +281,7 @@ async def _claimed(
         signal = await storage.aget_control(run_id)
         if signal is not None and signal.action is ControlAction.PAUSE:
             await storage.aclear_control(run_id, only=signal, fencing_token=lease.fencing_token)
+    before = record
     record = await storage.aupdate_run(
         run_id,
         expect_fencing_token=lease.fencing_token,
@@ -291,4 +294,4 @@ async def _claimed(
         budget=record.budget.replaced_by(spec.budget),
         **({"latest_checkpoint_id": None, "totals": RunTotals()} if restarted else {}),
     )
-    return OpenedRun(record, checkpoint, lease, created=created, restarted=restarted)
+    return OpenedRun(record, checkpoint, lease, created=created, restarted=restarted, before=before)

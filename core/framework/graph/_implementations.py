@@ -25,9 +25,10 @@ class NodeImplementations:
     """Implementations registered per node id, and functions per node id or function name.
 
     A node registered with :meth:`register_node` runs that implementation. Otherwise a
-    router runs :class:`RouterNode` (with its function, if one is registered), an LLM node
-    :class:`LLMNode`, and a function node its function: the one registered under its id,
-    else under its ``spec.function`` name.
+    router runs :class:`RouterNode` (with its function, if it has one), an LLM node
+    :class:`LLMNode`, and a function node its function. A node's function is the one
+    registered under its ``spec.function`` name when it names one (never one that merely
+    has the node's id), else the one registered under its id.
     """
 
     def __init__(self, nodes: Mapping[str, NodeProtocol] | None = None) -> None:
@@ -56,17 +57,16 @@ class NodeImplementations:
         return FunctionNode(func)
 
     def function_for(self, spec: NodeSpec) -> Callable[..., Any] | None:
-        if spec.id in self._functions:
-            return self._functions[spec.id]
-        return self._functions.get(spec.function) if spec.function else None
+        """The function ``spec`` runs: the one it names, else the one under its id."""
+        return self._functions.get(spec.function_name)
 
     def problems(self, node: NodeSpec, llm: LLMProvider | None) -> list[str]:
         """What keeps ``node`` from running with these implementations and ``llm``."""
         if node.id in self._nodes:
             return []
         if node.node_type is NodeType.FUNCTION and self.function_for(node) is None:
-            names = f"'{node.id}'" + (f" or '{node.function}'" if node.function else "")
-            return [f"function node '{node.id}' has no function; register one as {names}"]
+            key = node.function_name
+            return [f"function node '{node.id}' has no function; register one as '{key}'"]
         if node.node_type in _LLM_TYPES and llm is None:
             return [f"{node.node_type} node '{node.id}' needs an LLM; pass llm=..."]
         if node.node_type is not NodeType.ROUTER:

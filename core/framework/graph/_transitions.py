@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from framework.errors import ExpressionError
 from framework.graph._edges import EdgeCondition, EdgeSpec
-from framework.graph.spec import GraphSpec
+from framework.graph.spec import GraphRoutes
 from framework.llm.provider import Message, Role
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class Transition:
 
 
 async def success_transition(
-    graph: GraphSpec,
+    graph: GraphRoutes,
     node_id: str,
     output: dict[str, Any],
     memory: dict[str, Any],
@@ -42,9 +42,11 @@ async def success_transition(
     """Where to go after ``node_id`` succeeded with ``output``.
 
     A node's own choice (``chosen``, a router's ``next_node``) wins; its input is mapped by
-    the edge to that target if there is one. Else a terminal node, or a node with no edges
-    other than ``on_failure`` ones, completes the run. Else the edges are tried by
-    priority and the first that matches is followed; none matching is an error.
+    the edge to that target if there is one. Else a terminal node (see
+    ``GraphSpec.terminal_nodes``), or a pause node no edge leaves on success, completes
+    the run. Else the edges are tried by priority and the first that matches is followed;
+    none matching (or none to try) is an error naming the node: a dead end never ends a
+    run as if it had completed.
     """
     edges = graph.outgoing_edges(node_id)
     if chosen is not None:
@@ -53,11 +55,11 @@ async def success_transition(
         edge = next((edge for edge in edges if edge.target == chosen), None)
         mapped = edge.map_inputs(output, memory) if edge else {}
         return Transition(chosen, mapped, reason=f"chosen by node '{node_id}'")
-    if node_id in graph.terminal_nodes:
+    if graph.is_terminal(node_id):
         return Transition(reason=f"'{node_id}' is a terminal node")
-    candidates = [edge for edge in edges if edge.condition is not EdgeCondition.ON_FAILURE]
-    if not candidates:
-        return Transition(reason=f"'{node_id}' has no outgoing edges")
+    candidates = graph.success_edges(node_id)
+    if not candidates and node_id in graph.pause_nodes:
+        return Transition(reason=f"pause node '{node_id}' has no outgoing edges")
     tokens = 0
     for edge in candidates:
         try:
@@ -74,11 +76,17 @@ async def success_transition(
         if matched:
             reason = f"edge '{edge.id}' ({edge.condition}) from '{node_id}'"
             return Transition(edge.target, edge.map_inputs(output, memory), reason, None, tokens)
-    return Transition(error=f"no edge from '{node_id}' matched", tokens_used=tokens)
+    tried = ", ".join(f"'{edge.id}'" for edge in candidates)
+    why = f"none of its edges matched ({tried})" if candidates else "no edge leaves it"
+    error = (
+        f"node '{node_id}' is a dead end: {why} and it is not a terminal node; add an edge "
+        "that always applies, or list it in terminal_nodes"
+    )
+    return Transition(error=error, tokens_used=tokens)
 
 
 def failure_transition(
-    graph: GraphSpec, node_id: str, failure: dict[str, Any], memory: dict[str, Any]
+    graph: GraphRoutes, node_id: str, failure: dict[str, Any], memory: dict[str, Any]
 ) -> Transition | None:
     """The ``on_failure`` edge to follow after ``node_id`` failed, or ``None`` if it has none.
 

@@ -42,9 +42,9 @@ from framework.graph.node import (
     NodeSpec,
     NodeType,
 )
-from framework.graph.retry import RetryPolicy, is_retryable
+from framework.graph.retry import RetryPolicy, announce_retry, is_retryable
 from framework.graph.shared_memory import SharedMemory
-from framework.graph.spec import GraphSpec
+from framework.graph.spec import GraphRoutes, GraphSpec
 from framework.llm.provider import LLMProvider, Tool
 from framework.runtime.recorder import DecisionLog, RunRecorder
 from framework.schemas.checkpoint import ExecutorType
@@ -70,8 +70,9 @@ class GraphExecutor:
 
     Semantics of a run:
 
-    - Function nodes (and function routers) find their callable by node id, else by
-      ``spec.function`` name, among those given to :meth:`register_function`;
+    - Function nodes (and function routers) run the callable registered with
+      :meth:`register_function` under their ``spec.function`` name when they name one
+      (never one that merely has the node's id), else under their node id;
       :meth:`register_node` (or ``node_registry``) replaces a node's implementation.
     - A node's inputs are its ``input_keys`` taken from the input its incoming edge mapped,
       else from memory (all of memory when it declares none). It sees memory through a view
@@ -120,7 +121,7 @@ class GraphExecutor:
         self._impls = NodeImplementations(node_registry)
 
     def register_function(self, key: str, func: Callable[..., Any]) -> None:
-        """Register ``func`` under a node id or a ``spec.function`` name."""
+        """Register ``func`` under a ``spec.function`` name, or the id of a node naming none."""
         self._impls.register_function(key, func)
 
     def register_node(self, node_id: str, impl: NodeProtocol) -> None:
@@ -158,8 +159,11 @@ class GraphExecutor:
 
         Memory starts as the session state's memory (or empty) with ``input_data`` and then
         ``resume_input`` (a human's answer to a paused run) merged over it. Raises
-        :class:`GraphValidationError` listing every problem before anything runs; every
-        other failure is reported in the result, never as success. A resumed run keeps its
+        :class:`GraphValidationError` listing every problem (of the graph, and of the
+        goal's criteria) before anything runs; every other failure is reported in the
+        result, never as success. Once every node is done, the goal's success criteria
+        that have an expression are checked on the final memory: the result lists each,
+        and one not met fails the run, naming it. A resumed run keeps its
         session state's ``run_id`` (the runtime is asked to reopen it); a new run gets
         ``run_id``, else its id from the runtime, else a random one.
 
@@ -175,9 +179,9 @@ class GraphExecutor:
         raises ``CheckpointsLostError``; ``force_restart=True`` starts an existing run over
         from ``input_data`` instead (see :mod:`framework.durable._opening`).
         """
-        if problems := self.validate(graph):
+        if problems := [*self.validate(graph), *(goal.problems() if goal else [])]:
             raise GraphValidationError(problems)
-        adapter = GraphAdapter(graph, session_state, resume_input)
+        adapter = GraphAdapter(graph, session_state, resume_input, goal)
         spec = RunSpec(
             run_id=run_id,
             executor_type=ExecutorType.GRAPH,
@@ -252,7 +256,8 @@ class GraphExecutor:
         run: RunObserver[RunState],
     ) -> ExecutionResult:
         memory = SharedMemory(state.memory)
-        nodes = {node.id: node for node in graph.nodes}
+        routes = graph.routes()
+        nodes = routes.nodes
         arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
         budget, effects = run.budget, run.effects
         while state.current_node is not None:
@@ -292,7 +297,7 @@ class GraphExecutor:
                 outcome = NodeOutcome(node_id, NodeResult(success=True, output=answer))
             else:
                 outcome = await self._attempt(spec, state, memory, inputs, goal, effects)
-            error = await self._conclude(graph, spec, outcome, state, memory)
+            error = await self._conclude(routes, spec, outcome, state, memory)
             result = outcome.result
             await self._log.record_outcome(
                 state.run_id,
@@ -319,7 +324,7 @@ class GraphExecutor:
             if pausing:
                 reason = f"pause node '{node_id}' completed"
                 return ExecutionResult.paused(state, node_id, reason)
-        return ExecutionResult.completed(state)
+        return ExecutionResult.completed(state, goal)
 
     async def _attempt(
         self,
@@ -360,14 +365,16 @@ class GraphExecutor:
             state.retry_counts[spec.id] = state.retry_counts.get(spec.id, 0) + 1
             description = f"attempt {attempt} of node '{spec.id}' failed: {error}"
             await self._log.report_problem(state.run_id, spec.id, description, severity="warning")
-            await anyio.sleep(self.retry_policy.delay(attempt))
+            delay = self.retry_policy.delay(attempt)
+            announce_retry(spec, attempt, delay, error)
+            await anyio.sleep(delay)
         totals = {"tokens_used": tokens, "cost": cost, "latency_ms": latency}
         final = result.model_copy(update={**totals, "error": None if result.success else error})
         return NodeOutcome(spec.id, final, attempt, checkpoint_requests=context.checkpoint_requests)
 
     async def _conclude(
         self,
-        graph: GraphSpec,
+        graph: GraphRoutes,
         spec: NodeSpec,
         outcome: NodeOutcome,
         state: RunState,

@@ -18,9 +18,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framework.durable import RunObserver
-from framework.errors import GraphValidationError
+from framework.errors import GraphValidationError, InvalidArgumentError
 from framework.graph._transitions import Transition
-from framework.graph.node import NodeResult
+from framework.graph.goal import CriterionResult, Goal, unmet
+from framework.graph.node import NodeResult, NodeType
 from framework.graph.spec import GraphSpec
 from framework.schemas.checkpoint import Checkpoint, ExecutorType
 from framework.schemas.run import RunStatus
@@ -212,8 +213,10 @@ class ExecutionResult(BaseModel):
 
     A paused run has ``success=True``, ``paused_at`` and ``pause_reason`` set and a
     ``session_state``; a completed one has ``success=True`` and neither; a failed or
-    cancelled one has ``success=False`` and an ``error``. Counters and totals cover all of
-    the run's calls, not only this one.
+    cancelled one has ``success=False`` and an ``error``. A run whose nodes all completed
+    but whose final memory misses a success criterion of the goal has failed, its error
+    naming the criterion. Counters and totals cover all of the run's calls, not only this
+    one.
     """
 
     model_config = ConfigDict(use_attribute_docstrings=True)
@@ -250,10 +253,26 @@ class ExecutionResult(BaseModel):
     """Where the run stands after this call: completed, paused, failed or cancelled, as its
     stored record says when the run is checkpointed (``None`` only in a result built by
     hand)."""
+    criteria: list[CriterionResult] = Field(default_factory=list)
+    """Each success criterion of the goal, met or not as checked on the final memory, in
+    the goal's order; a criterion without an expression is listed as not checked. Empty
+    until the run's nodes have all completed (and without a goal)."""
 
     @classmethod
-    def completed(cls, state: RunState) -> ExecutionResult:
-        return cls(success=True, run_status=RunStatus.COMPLETED, **_summary(state))
+    def completed(cls, state: RunState, goal: Goal | None = None) -> ExecutionResult:
+        """The run's nodes all completed: it completed if ``goal``'s criteria are met."""
+        criteria = goal.check_criteria(state.memory) if goal is not None else []
+        if error := unmet(criteria):
+            return cls(
+                success=False,
+                error=error,
+                run_status=RunStatus.FAILED,
+                criteria=criteria,
+                **_summary(state),
+            )
+        return cls(
+            success=True, run_status=RunStatus.COMPLETED, criteria=criteria, **_summary(state)
+        )
 
     @classmethod
     def failed(cls, state: RunState, error: str) -> ExecutionResult:
@@ -302,10 +321,13 @@ class GraphAdapter:
     A run with no checkpoint starts from ``session_state`` (or the entry node) with the
     input and then ``resume_input`` merged into memory; one with a checkpoint continues
     from it, with ``resume_input`` merged into memory (it answers a human_input node
-    waiting for it) — ``session_state`` must then be ``None``: the stored state is the
-    truth. After :meth:`start` or :meth:`resume`, ``human_input`` is what the walk offers
-    a human_input node and ``resumed_at`` the node a session state or checkpoint resumed at.
-    Built before anything is stored, so a malformed session state fails first.
+    waiting for it, so it must hold each of the node's output keys: else
+    :class:`InvalidArgumentError` before the run goes on) — ``session_state`` must then be
+    ``None``: the stored state is the truth. After :meth:`start` or :meth:`resume`,
+    ``human_input`` is what the walk offers a human_input node and ``resumed_at`` the node
+    a session state or checkpoint resumed at. A run that completed earlier is returned
+    with ``goal``'s criteria checked on its final memory. Built before anything is stored,
+    so a malformed session state fails first.
     """
 
     def __init__(
@@ -313,8 +335,10 @@ class GraphAdapter:
         graph: GraphSpec,
         session_state: Mapping[str, Any] | None,
         resume_input: Mapping[str, Any] | None,
+        goal: Goal | None = None,
     ) -> None:
         self.graph = graph
+        self.goal = goal
         self.session_state = session_state
         self.resume_input = dict(resume_input or {})
         self.human_input: dict[str, Any] = {}
@@ -338,12 +362,29 @@ class GraphAdapter:
             )
         state = RunState.from_checkpoint(checkpoint)
         self.resumed_at = state.current_node
+        self._check_answer(checkpoint.run_id, state.current_node)
         self.human_input = dict(self.resume_input)
         state.memory.update(self.human_input)
         return state
 
     def finished(self, checkpoint: Checkpoint) -> ExecutionResult:
-        return ExecutionResult.completed(RunState.from_checkpoint(checkpoint))
+        return ExecutionResult.completed(RunState.from_checkpoint(checkpoint), self.goal)
+
+    def _check_answer(self, run_id: str, node_id: str | None) -> None:
+        """Refuse an answer to the human_input node ``node_id`` that lacks a key it expects."""
+        node = self.graph.get_node(node_id) if self.resume_input and node_id else None
+        if node is None or node.node_type is not NodeType.HUMAN_INPUT:
+            return
+        if missing := [key for key in node.output_keys if key not in self.resume_input]:
+            raise InvalidArgumentError(
+                f"run {run_id!r} waits at node '{node.id}' for an answer with "
+                f"{_listed(node.output_keys)}; the answer given lacks {_listed(missing)} "
+                f"(it has {_listed(list(self.resume_input))}); resume it again with every key"
+            )
 
     def snapshot(self, state: RunState, after: str | None) -> Checkpoint:
         return state.to_checkpoint(after)
+
+
+def _listed(keys: list[str]) -> str:
+    return ", ".join(map(repr, keys))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from framework._callables import call_sync_or_async
-from framework.errors import LLMError, ToolExecutionError
+from framework.errors import ExpressionError, LLMError, ToolExecutionError
 from framework.graph.expressions import compile_expression
 from framework.graph.node import FunctionNode, NodeContext, NodeResult, NodeSpec, NodeType
 from framework.llm.provider import (
@@ -285,7 +285,7 @@ def _match_label(spec: NodeSpec, raw: Any, source: str) -> str:
 def _from_expressions(spec: NodeSpec, ctx: NodeContext) -> tuple[str, str]:
     names = {**ctx.memory.read_all(), **ctx.inputs}
     for label in spec.routes:
-        if label != "default" and compile_expression(label).evaluate(names):
+        if label != "default" and _route_is_true(spec, label, names):
             return label, "its expression is true"
     if "default" in spec.routes:
         return "default", "no route expression was true"
@@ -293,6 +293,13 @@ def _from_expressions(spec: NodeSpec, ctx: NodeContext) -> tuple[str, str]:
         f"router '{spec.id}' matched none of its routes {list(spec.routes)} and has no "
         "'default' route"
     )
+
+
+def _route_is_true(spec: NodeSpec, label: str, names: dict[str, Any]) -> bool:
+    try:
+        return bool(compile_expression(label).evaluate(names))
+    except ExpressionError as exc:
+        raise ExpressionError(f"router '{spec.id}' route {label!r}: {exc}") from None
 
 
 def _as_text(value: Any) -> str:

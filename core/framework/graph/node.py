@@ -40,8 +40,8 @@ class NodeType(StrEnum):
     implementation with ``register_node`` runs that, whatever its type)."""
 
     FUNCTION = "function"
-    """Calls a Python function with its inputs: the one registered under the node's id,
-    else under its ``function`` name."""
+    """Calls a Python function with its inputs: the one registered under its ``function``
+    name, or under the node's id when it names none."""
     LLM_GENERATE = "llm_generate"
     """Asks the LLM once, with ``prompt_template`` filled from its inputs; the reply is its
     output."""
@@ -90,8 +90,8 @@ class NodeSpec(BaseModel):
     model: str | None = None
     """The model an LLM node or LLM router asks; ``None``: the provider's default."""
     function: str | None = None
-    """The name of the registered callable a function node or a router runs, when none is
-    registered under the node's id."""
+    """The name of the registered callable a function node or a router runs; it runs that
+    one and no other (``None``: the one registered under the node's id)."""
     routes: dict[str, str] = Field(default_factory=dict)
     """A router's ``{label: target node id}``. The label is chosen by the router's function
     if it has one, else by the LLM when the node has a ``system_prompt`` and an LLM is
@@ -105,6 +105,11 @@ class NodeSpec(BaseModel):
     max_tool_iterations: int = Field(default=10, ge=1)
     """How many rounds of tool calls an ``llm_tool_use`` node allows; a model that still
     asks for tools after them fails the attempt."""
+
+    @property
+    def function_name(self) -> str:
+        """The name its function is registered under: ``function``, else the node's id."""
+        return self.function or self.id
 
 
 class NodeResult(BaseModel):

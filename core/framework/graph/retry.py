@@ -1,12 +1,22 @@
-"""When a failed node attempt is tried again, and how long to wait before it."""
+"""When a failed node attempt is tried again, how long to wait before it, and how it is told.
+
+Each retry is logged at WARNING on :data:`RETRY_LOGGER` before the wait, so a program (the
+``agentgraph`` command prints one line per retry) can show it without the executor knowing.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from framework.graph.node import NodeSpec
 
-__all__ = ["RetryPolicy", "is_retryable"]
+__all__ = ["RETRY_LOGGER", "RetryPolicy", "announce_retry", "is_retryable"]
+
+RETRY_LOGGER = "framework.graph.retry"
+"""The logger every retry is announced on, at WARNING, one record per retry."""
+_logger = logging.getLogger(RETRY_LOGGER)
 
 
 class RetryPolicy(BaseModel):
@@ -43,3 +53,10 @@ def is_retryable(spec: NodeSpec, error: str, exception_type: str | None = None) 
     if not spec.retry_on:
         return True
     return any(entry == exception_type or entry in error for entry in spec.retry_on)
+
+
+def announce_retry(spec: NodeSpec, retry: int, delay: float, error: str) -> None:
+    """Log ``retry 1/3 of node 'x' in 0.5 s: <error>``: ``spec`` runs again after ``delay``."""
+    _logger.warning(
+        "retry %d/%d of node '%s' in %g s: %s", retry, spec.max_retries, spec.id, delay, error
+    )

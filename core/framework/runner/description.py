@@ -7,6 +7,7 @@ an agent never opens storage or runs anything.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -100,11 +101,14 @@ class ValidationResult(BaseModel):
     valid: bool
     """Whether there are no errors."""
     errors: list[str] = Field(default_factory=list)
-    """Problems that stop the agent from running: graph problems and function nodes or
-    routers without their function."""
+    """Problems that stop the agent from running: graph problems (dead ends among them),
+    refused criterion expressions, function nodes or routers without their function, and
+    functions needing a parameter their node never gives them."""
     warnings: list[str] = Field(default_factory=list)
     """What may fail at run time: nodes and edges that need an LLM, tools or a tool
-    executor the runner lacks."""
+    executor the runner lacks; unreachable nodes, nodes whose edges are all conditional,
+    routers without a ``default`` route, names no node writes (the input may provide
+    them), and input keys a function does not take."""
 
 
 def describe_agent(
@@ -147,25 +151,114 @@ def validate_agent(
     llm: LLMProvider | None,
     tool_executor: Callable[..., Any] | None,
 ) -> ValidationResult:
-    """Graph problems and unresolvable functions are errors; missing LLM/tools warnings."""
-    errors = [*definition.graph.validate(), *_function_problems(definition, functions)]
-    warnings = _runtime_warnings(definition, tools, llm, tool_executor)
+    """What stops the agent from running is an error; what may fail at run time a warning.
+
+    Errors: graph problems, goal criteria whose expression is refused, nodes without their
+    function, and functions needing a parameter their node never gives them. Warnings:
+    nodes, edges and routers needing an LLM, tools or a tool executor the runner lacks,
+    :meth:`GraphSpec.warnings` (unreachable nodes, possible dead ends, routers without a
+    default route, names no node writes), criteria naming keys no node writes, and input
+    keys a function does not take. The run's input is not known here, so a name that no
+    node writes is a warning, not an error: the input may provide it.
+    """
+    graph, goal = definition.graph, definition.goal
+    errors = [
+        *graph.validate(),
+        *goal.problems(),
+        *_function_problems(definition, functions),
+    ]
+    signatures = _signature_problems(definition, functions)
+    errors.extend(problem for problem, certain in signatures if certain)
+    warnings = [
+        *_runtime_warnings(definition, tools, llm, tool_executor),
+        *graph.warnings(),
+        *(
+            warning
+            for criterion in goal.success_criteria
+            if criterion.expression
+            for warning in graph.unknown_name_warnings(
+                f"goal criterion '{criterion.id}'", criterion.expression
+            )
+        ),
+        *(problem for problem, certain in signatures if not certain),
+    ]
     return ValidationResult(valid=not errors, errors=errors, warnings=warnings)
 
 
 def _function_problems(definition: AgentDefinition, functions: Mapping[str, Any]) -> list[str]:
+    """Nodes without their function: the one they name, else the one named like them."""
     problems = []
     for node in definition.graph.nodes:
         if node.node_type is NodeType.FUNCTION:
-            wanted = node.function or node.id
-            if wanted not in functions and node.id not in functions:
+            wanted = node.function_name
+            if wanted not in functions:
                 lack = _lack(definition, wanted)
+                if node.id in functions:
+                    lack += f" (its '{node.id}', named like the node, is not used)"
                 problems.append(f"function node '{node.id}' has no function: {lack}")
         is_function_router = node.node_type is NodeType.ROUTER and node.function
         if is_function_router and node.function not in functions:
             lack = _lack(definition, node.function or "")
             problems.append(f"router node '{node.id}' has no function: {lack}")
     return problems
+
+
+def _signature_problems(
+    definition: AgentDefinition, functions: Mapping[str, Any]
+) -> list[tuple[str, bool]]:
+    """Functions whose parameters do not fit their node's ``input_keys``, as ``(problem,
+    certain)``: certain when every run of the node would fail.
+
+    A node without input keys is given all of memory, so only nodes that declare them are
+    checked; ``ctx`` is given by the executor, and ``**kwargs`` takes every key.
+    """
+    problems: list[tuple[str, bool]] = []
+    for node in definition.graph.nodes:
+        takes_function = node.node_type is NodeType.FUNCTION or (
+            node.node_type is NodeType.ROUTER and node.function
+        )
+        func = functions.get(node.function_name) if takes_function else None
+        if func is None or not node.input_keys:
+            continue
+        try:
+            params = inspect.signature(func).parameters
+        except (TypeError, ValueError):
+            continue  # a callable without a signature to read: it is checked when it runs
+        where = f"{node.node_type} node '{node.id}'"
+        name = node.function_name
+        needed = [
+            param
+            for param, spec in params.items()
+            if spec.default is inspect.Parameter.empty
+            and spec.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+            and param != "ctx"
+            and param not in node.input_keys
+        ]
+        if needed:
+            problems.append(
+                (
+                    f"{where}: function '{name}' needs parameter {_quoted(needed)}, which is "
+                    f"not among its input_keys {node.input_keys}; every run of the node "
+                    "would fail",
+                    True,
+                )
+            )
+        if any(spec.kind is inspect.Parameter.VAR_KEYWORD for spec in params.values()):
+            continue
+        for key in node.input_keys:
+            if key not in params:
+                problems.append(
+                    (
+                        f"{where}: its input key '{key}' is not a parameter of function "
+                        f"'{name}', which never receives it",
+                        False,
+                    )
+                )
+    return problems
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)
 
 
 def _lack(definition: AgentDefinition, name: str) -> str:

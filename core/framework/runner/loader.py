@@ -3,11 +3,14 @@
 Every failure is an :class:`~framework.errors.AgentLoadError` naming the file, and within
 it the element (``graph.nodes[2] (node 'classify').node_type``), with the reason.
 ``functions.py`` is user code: it is imported from its file path with importlib under a
-unique module name, so two agents with the same folder name never share a module.
+unique module name, so two agents with the same folder name never share a module, and
+compiled from its source every time, so loading writes nothing (no ``__pycache__``) into
+the agent folder and never runs stale bytecode.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import inspect
 import json
@@ -17,6 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -32,6 +36,7 @@ __all__ = [
     "AgentDefinition",
     "load_definition",
     "load_functions",
+    "why_unparsable",
 ]
 
 AGENT_FILE = "agent.json"
@@ -101,7 +106,9 @@ def load_functions(path: Path) -> dict[str, Callable[..., Any]]:
     """
     stem = re.sub(r"\W", "_", path.parent.name)
     module_name = f"agentgraph_agent_{stem}_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    spec = importlib.util.spec_from_file_location(
+        module_name, path, loader=_SourceOnly(module_name, str(path))
+    )
     if spec is None or spec.loader is None:
         raise AgentLoadError(str(path), "cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
@@ -109,7 +116,7 @@ def load_functions(path: Path) -> dict[str, Callable[..., Any]]:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in the file must not end the caller
         del sys.modules[module_name]
         raise AgentLoadError(str(path), f"importing it raised {type(exc).__name__}: {exc}") from exc
     functions = {
@@ -131,6 +138,14 @@ def load_functions(path: Path) -> dict[str, Callable[..., Any]]:
     return dict(functions)
 
 
+class _SourceOnly(importlib.machinery.SourceFileLoader):
+    """Compiles the file from its source, neither reading nor writing cached bytecode."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -142,9 +157,21 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise AgentLoadError(
             f"{path}:{exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}"
         ) from None
+    except (RecursionError, ValueError) as exc:
+        raise AgentLoadError(str(path), f"cannot be read: {why_unparsable(exc)}") from None
     if not isinstance(data, dict):
         raise AgentLoadError(str(path), f"must hold a JSON object, not {type(data).__name__}")
     return data
+
+
+def why_unparsable(exc: RecursionError | ValueError) -> str:
+    """Why ``json.loads`` refused text that is valid JSON, and what to do about it."""
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply for Python to parse; flatten it"
+    if "integer string conversion" in str(exc):
+        digits = sys.get_int_max_str_digits()
+        return f"it holds an integer of more than {digits} digits; write it as a string"
+    return str(exc)
 
 
 def _parse(path: Path, section: str, raw: Any, parse: Callable[[Any], Any]) -> Any:

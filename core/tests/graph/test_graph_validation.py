@@ -71,6 +71,7 @@ def test_validate_lists_every_problem_not_just_the_first() -> None:
         "router node 'bad_router' route Call is not allowed",
         "router node 'empty_router' has no routes",
         "llm_tool_use node 'tools' lists no tools",
+        "node 'tools' has no way out",
     ]
     for fragment in expected_fragments:
         assert any(fragment in problem for problem in problems), (fragment, problems)
