@@ -46,10 +46,12 @@ async def run_interruptibly(
     """Run ``work()``; handle SIGINT / SIGTERM as the module docs say.
 
     ``on_first_signal`` must not raise: it returns False when no pause could be requested,
-    which stops the work at once. An exception from ``work`` propagates unchanged.
+    which stops the work at once. An exception from ``work`` propagates unchanged, even a
+    ``KeyboardInterrupt`` or ``SystemExit`` raised by a node.
     """
     outcome: Interruptible[T] = Interruptible()
-    failure: list[Exception] = []
+    failure: list[BaseException] = []
+    cancelled = anyio.get_cancelled_exc_class()
 
     async with anyio.create_task_group() as group:
 
@@ -70,7 +72,9 @@ async def run_interruptibly(
         await group.start(watch)
         try:
             outcome.value = await work()
-        except Exception as exc:
+        except cancelled:
+            raise
+        except BaseException as exc:
             # Kept out of the task group, which would wrap it in an ExceptionGroup.
             failure.append(exc)
         group.cancel_scope.cancel()

@@ -5,8 +5,13 @@ Runs are durable: they are checkpointed to ``--storage`` (a storage URL), else
 ``~/.agentgraph``). ``run`` first recovers the agent's abandoned runs (those whose process
 died), like ``recover`` does.
 
-Exit codes: 0 completed or paused (a pause node, a human_input node, or a first Ctrl-C /
-SIGTERM: the run pauses after its current node and the command says how to resume);
+A run that pauses or stops prints ``resume with: <command>``, quoted so that it runs as
+printed: with the ``--storage`` given, the ``--input`` keys a human_input node waits for, a
+larger ``--max-tokens`` / ``--max-cost`` for a spent budget. Each retry of a failed node is
+one line on stderr.
+
+Exit codes: 0 completed or paused (a pause node, a human_input node, a spent budget, or a
+first Ctrl-C / SIGTERM: the run pauses after its current node);
 1 failed run or any error (``error: ...`` on one line on stderr, never a traceback);
 2 usage error (unknown option, missing argument), as typer does; 130 / 143 stopped at once
 by a second SIGINT / SIGTERM (the node in flight re-runs on resume).
@@ -15,14 +20,18 @@ by a second SIGINT / SIGTERM (the node in flight re-runs on resume).
 from __future__ import annotations
 
 import json
+import shlex
 import signal
-from dataclasses import dataclass
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 import typer
 
+from framework import settings
 from framework.cli.interrupt import Interruptible, exit_code_for, run_interruptibly
 from framework.cli.output import (
     console,
@@ -33,11 +42,16 @@ from framework.cli.output import (
     print_info,
     print_json,
     print_result,
+    retries_noted,
     say,
 )
+from framework.durable import BUDGET_EXHAUSTED
 from framework.errors import AgentGraphError, RunNotFoundError
 from framework.graph.executor import ExecutionResult
+from framework.graph.node import NodeType
+from framework.runner.loader import why_unparsable
 from framework.runner.runner import AgentRunner, new_run_id
+from framework.schemas.run import RunBudget
 
 __all__ = ["app", "main"]
 
@@ -67,6 +81,24 @@ StorageUrl = Annotated[
         "default $AGENTGRAPH_STORAGE, else state.db in $AGENTGRAPH_HOME.",
     ),
 ]
+MaxTokens = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=0,
+        help="Pause the run before its next node once it has spent this many tokens "
+        "(given to resume, it replaces the run's limit).",
+    ),
+]
+MaxCost = Annotated[
+    float | None,
+    typer.Option(
+        "--max-cost",
+        min=0,
+        help="Pause the run before its next node once it has cost this much "
+        "(given to resume, it replaces the run's limit).",
+    ),
+]
 
 
 @app.command()
@@ -84,6 +116,8 @@ def run(
     ] = None,
     storage: StorageUrl = None,
     as_json: JsonFlag = False,
+    max_tokens: MaxTokens = None,
+    max_cost: MaxCost = None,
     restart: Annotated[
         bool,
         typer.Option(
@@ -96,8 +130,10 @@ def run(
     """Recover the agent's crashed runs, then run it and print the result."""
     input_data = _read_input(input_json, input_file)
     with errors_as_messages():
-        runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
-        session = _Session(runner, agent_dir, as_json)
+        runner = _open_runner(agent_dir, storage)
+        session = _Session(
+            runner, agent_dir, storage, as_json, RunBudget(max_tokens=max_tokens, max_cost=max_cost)
+        )
         outcome = anyio.run(session.run, input_data, run_id or new_run_id(), restart)
     session.finish(outcome)
 
@@ -113,12 +149,16 @@ def resume(
     ] = False,
     storage: StorageUrl = None,
     as_json: JsonFlag = False,
+    max_tokens: MaxTokens = None,
+    max_cost: MaxCost = None,
 ) -> None:
     """Continue a run from its latest checkpoint (a human_input node gets --input)."""
     input_data = _read_input(input_json, input_file)
     with errors_as_messages():
-        runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
-        session = _Session(runner, agent_dir, as_json)
+        runner = _open_runner(agent_dir, storage)
+        session = _Session(
+            runner, agent_dir, storage, as_json, RunBudget(max_tokens=max_tokens, max_cost=max_cost)
+        )
         outcome = anyio.run(session.resume, run_id, input_data, force)
     session.finish(outcome)
 
@@ -127,8 +167,8 @@ def resume(
 def recover(agent_dir: AgentDir, storage: StorageUrl = None) -> None:
     """Continue every crashed run of the agent; print one line per run."""
     with errors_as_messages():
-        runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
-        session = _Session(runner, agent_dir, as_json=False)
+        runner = _open_runner(agent_dir, storage)
+        session = _Session(runner, agent_dir, storage, as_json=False)
         outcome = anyio.run(session.recover)
     if outcome.stopped_by is not None:
         session.stopped(outcome.stopped_by)
@@ -162,21 +202,53 @@ def validate(agent_dir: AgentDir, as_json: JsonFlag = False) -> None:
         console.print(f"warning: {warning}", style="yellow")
 
 
-def main() -> None:
-    """Entry point of the ``agentgraph`` console script."""
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``agentgraph`` console script; ``argv`` defaults to ``sys.argv``.
+
+    Every error the commands expect is already one line; anything else is a bug, reported
+    as one line too (``error: internal error: ...``), exit 1.
+    """
+    try:
+        app(args=argv)
+    except Exception as exc:
+        sys.stderr.write(
+            f"error: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+            "(please report it)\n"
+        )
+        raise SystemExit(1) from None
+
+
+def _open_runner(agent_dir: Path, storage: str | None) -> AgentRunner:
+    """The agent, ready to run: its folder loaded and the home its runs log to usable."""
+    runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
+    home = settings.home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(
+            f"{settings.HOME_ENV} {home} cannot be used: {exc.strerror or exc}: "
+            f"{exc.filename or home}; set {settings.HOME_ENV} to a folder you may write to"
+        )
+    return runner
 
 
 @dataclass
 class _Session:
-    """One command's runs: which run a Ctrl-C pauses, what was recovered, what to print."""
+    """One command's runs: which run a Ctrl-C pauses, what was recovered, what to print.
+
+    ``storage`` is the ``--storage`` URL given, if any: the commands it prints name it, so
+    they run as printed. ``budget`` holds the limits given on the command line.
+    """
 
     runner: AgentRunner
     agent_dir: Path
+    storage: str | None
     as_json: bool
+    budget: RunBudget = field(default_factory=RunBudget)
     current_run: str | None = None
     pausing: bool = False
     recovery_problems: int = 0
+    hint: str | None = None
 
     async def run(
         self, input_data: dict[str, Any] | None, run_id: str, restart: bool = False
@@ -187,17 +259,34 @@ class _Session:
                 note(f"paused; run {run_id} was not started")
                 return None
             self.current_run = run_id
-            return await self.runner.run(input_data, run_id, force_restart=restart)
+            result = await self.runner.run(
+                input_data,
+                run_id,
+                force_restart=restart,
+                max_tokens=self.budget.max_tokens,
+                max_cost=self.budget.max_cost,
+            )
+            self.hint = await self._resume_hint(result)
+            return result
 
         return await self._interruptibly(work)
 
     async def resume(
         self, run_id: str, input_data: dict[str, Any] | None, force: bool
     ) -> Interruptible[ExecutionResult]:
-        self.current_run = run_id
-        return await self._interruptibly(
-            lambda: self.runner.resume(run_id, input_data, force=force)
-        )
+        async def work() -> ExecutionResult:
+            self.current_run = run_id
+            result = await self.runner.resume(
+                run_id,
+                input_data,
+                force=force,
+                max_tokens=self.budget.max_tokens,
+                max_cost=self.budget.max_cost,
+            )
+            self.hint = await self._resume_hint(result)
+            return result
+
+        return await self._interruptibly(work)
 
     async def recover(self) -> Interruptible[int]:
         return await self._interruptibly(self._recover_all)
@@ -218,12 +307,57 @@ class _Session:
             if not result.success:
                 self.recovery_problems += 1
             self._say(f"recovered run {record.run_id}: {outcome_line(result)}")
+            if hint := await self._resume_hint(result):
+                self._say(f"resume with: {hint}")
         self.current_run = None
         return len(records)
 
+    async def _resume_hint(self, result: ExecutionResult) -> str | None:
+        """The command that continues ``result``'s run if it paused, as it can be pasted.
+
+        A run waiting for a person's answer gets ``--input`` with each key the node expects
+        (``null``, to fill in); one that spent its budget gets as much again.
+        """
+        if not result.paused_at:
+            return None
+        options: list[str] = []
+        waiting = self.runner.graph.get_node((result.session_state or {}).get("resume_from", ""))
+        if waiting and waiting.node_type is NodeType.HUMAN_INPUT and waiting.output_keys:
+            options += ["--input", json.dumps(dict.fromkeys(waiting.output_keys))]
+        if result.pause_reason == BUDGET_EXHAUSTED:
+            options += await self._larger_budget(result)
+        return self._command("resume", result.run_id, *options)
+
+    async def _larger_budget(self, result: ExecutionResult) -> list[str]:
+        """Options that let a run stopped by its budget spend as much again as it allowed."""
+        manager = self.runner.checkpoint_manager
+        record = None if manager is None else await manager.storage.aget_run(result.run_id)
+        if record is None:
+            return []
+        limits, options = record.budget, []
+        if limits.max_tokens is not None and result.total_tokens >= limits.max_tokens:
+            options += ["--max-tokens", str(result.total_tokens + max(limits.max_tokens, 1))]
+        if limits.max_cost is not None and result.total_cost >= limits.max_cost:
+            options += ["--max-cost", str(result.total_cost + (limits.max_cost or 1.0))]
+        return options
+
+    def _command(self, name: str, *arguments: str) -> str:
+        """``agentgraph <name>`` of this agent (and storage), quoted for a POSIX shell."""
+        storage = ["--storage", self.storage] if self.storage is not None else []
+        return shlex.join(["agentgraph", name, str(self.agent_dir), *arguments, *storage])
+
     async def _interruptibly(self, work: Any) -> Interruptible[Any]:
         try:
-            return await run_interruptibly(work, self._request_pause)
+            with retries_noted():
+                return await run_interruptibly(work, self._request_pause)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # Raised by a node's code: the executor treats it as the process ending.
+            detail = f" ({exc})" if str(exc) else ""
+            fail(
+                f"run {self.current_run} stopped: a node raised {type(exc).__name__}{detail}, "
+                "which ends the process as a crash would; continue the run with: "
+                + self._command("recover")
+            )
         finally:
             await self.runner.aclose()
 
@@ -259,17 +393,16 @@ class _Session:
             print_json(result.model_dump())
         else:
             print_result(result)
-        if result.paused_at:
-            self._say(f"resume with: agentgraph resume {self.agent_dir} {result.run_id}")
+        if self.hint:
+            self._say(f"resume with: {self.hint}")
         if not result.success:
             fail(result.error or "the run failed without an error message")
 
     def stopped(self, signum: signal.Signals) -> None:
-        where = f"; resume with: agentgraph resume {self.agent_dir} {self.current_run}"
-        note(
-            f"stopped at once by {signum.name}; the node in flight re-runs on resume"
-            + (where if self.current_run else "")
-        )
+        line = f"stopped at once by {signum.name}; the node in flight re-runs on resume"
+        if self.current_run:
+            line += f"; resume with: {self._command('resume', self.current_run)}"
+        note(line)
         raise typer.Exit(exit_code_for(signum))
 
     def _say(self, line: str) -> None:
@@ -295,6 +428,8 @@ def _read_input(input_json: str | None, input_file: Path | None) -> dict[str, An
         data = json.loads(input_json)
     except json.JSONDecodeError as exc:
         fail(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except (RecursionError, ValueError) as exc:
+        fail(f"{source} cannot be read: {why_unparsable(exc)}")
     if not isinstance(data, dict):
         fail(f"{source} must be a JSON object, not {type(data).__name__}")
     return data

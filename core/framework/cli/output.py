@@ -1,13 +1,14 @@
 """What the ``agentgraph`` command prints: results, agent descriptions, one-line errors.
 
 Human output goes to stdout through rich without markup (node names, descriptions and
-outputs are user text and may contain ``[...]``). Errors and progress notes go to stderr as
-plain single lines, so ``--json`` output on stdout stays parseable.
+outputs are user text and may contain ``[...]``). Errors, progress notes and retries go to
+stderr as plain single lines, so ``--json`` output on stdout stays parseable.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,9 @@ from rich.table import Table
 
 from framework.errors import AgentGraphError
 from framework.graph.executor import ExecutionResult
+from framework.graph.retry import RETRY_LOGGER
 from framework.runner.description import AgentInfo
+from framework.runner.loader import why_unparsable
 from framework.runtime.records import to_loggable
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "print_info",
     "print_json",
     "print_result",
+    "retries_noted",
     "say",
 ]
 
@@ -57,6 +61,23 @@ def note(message: str) -> None:
 
 
 @contextmanager
+def retries_noted() -> Iterator[None]:
+    """While inside, each retry the executor announces is a :func:`note` line."""
+    handler = _NoteHandler()
+    logger = logging.getLogger(RETRY_LOGGER)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+class _NoteHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        note(" ".join(record.getMessage().split()))
+
+
+@contextmanager
 def errors_as_messages() -> Iterator[None]:
     """Turn any framework error raised inside into :func:`fail`."""
     try:
@@ -66,7 +87,27 @@ def errors_as_messages() -> Iterator[None]:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_loggable(value), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(_printable(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def _printable(value: Any, levels: int = 2) -> Any:
+    """``value`` as JSON data that can be written, the entries of its first ``levels`` of
+    dicts each on their own.
+
+    What JSON cannot write (an integer above Python's digit limit, nesting deeper than
+    its stack) becomes a string saying so, so a run's result is always printed.
+    """
+    if isinstance(value, dict) and levels:
+        return {
+            (key if isinstance(key, str) else repr(key)): _printable(item, levels - 1)
+            for key, item in value.items()
+        }
+    try:
+        data = to_loggable(value)
+        json.dumps(data)
+    except (RecursionError, ValueError) as exc:
+        return f"<not shown: {why_unparsable(exc)}>"
+    return data
 
 
 def outcome_line(result: ExecutionResult) -> str:
@@ -94,7 +135,7 @@ def print_result(result: ExecutionResult) -> None:
     table.add_row("latency", f"{result.total_latency_ms} ms")
     console.print(table)
     console.print("output:")
-    console.print_json(data=to_loggable(result.output))
+    console.print_json(data=_printable(result.output))
 
 
 def print_info(agent: AgentInfo) -> None:

@@ -15,16 +15,23 @@ absolute, two leave it relative. ``~`` is expanded, written either way
 (``sqlite:///~/x.db`` and ``sqlite://~/x.db`` both mean ``~/x.db``), and so is a Windows
 drive (``file:///C:/data``). With no URL, :func:`framework.settings.default_storage_url`
 is used: ``AGENTGRAPH_STORAGE``, else ``state.db`` in ``AGENTGRAPH_HOME``.
+
+Opening checks the path before the backend touches it: a ``file://`` path must be a folder
+(created if missing), a ``sqlite://`` path a regular file (created if missing), and no
+folder on the way may be a file. A path that cannot be one raises
+:class:`InvalidArgumentError`; one the system refuses to create raises :class:`StorageError`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import unquote
 
 from framework import settings
-from framework.errors import InvalidArgumentError
+from framework.errors import InvalidArgumentError, StorageError
 from framework.storage.backend import StorageBackend
 from framework.storage.file import FileStorage
 from framework.storage.memory import MemoryStorage
@@ -54,11 +61,14 @@ def open_storage(
         if rest:
             raise InvalidArgumentError(f"storage URL {url!r} takes no path; use memory://")
         return MemoryStorage(max_checkpoint_bytes=max_checkpoint_bytes)
-    if scheme in ("file", "sqlite"):
-        path = _path(url, rest)
-        if scheme == "file":
-            return FileStorage(path, fsync=fsync, max_checkpoint_bytes=max_checkpoint_bytes)
-        return SQLiteStorage(path, fsync=fsync, max_checkpoint_bytes=max_checkpoint_bytes)
+    if scheme == "file":
+        folder = _path(url, rest)
+        _prepare(url, folder, lambda: _folder_problem(folder))
+        return FileStorage(folder, fsync=fsync, max_checkpoint_bytes=max_checkpoint_bytes)
+    if scheme == "sqlite":
+        database = _path(url, rest)
+        _prepare(url, database.parent, lambda: _database_problem(database))
+        return SQLiteStorage(database, fsync=fsync, max_checkpoint_bytes=max_checkpoint_bytes)
     if scheme in ("postgresql", "postgres"):
         raise InvalidArgumentError(
             "PostgreSQL storage comes in a later version of agentgraph; use "
@@ -69,10 +79,53 @@ def open_storage(
     )
 
 
-def _path(url: str, rest: str) -> str:
+def _path(url: str, rest: str) -> Path:
     path = unquote(rest)
     if path.startswith("/~") or _DRIVE.match(path):
         path = path[1:]
     if not path:
         raise InvalidArgumentError(f"storage URL {url!r} has no path; e.g. {_SUPPORTED}")
-    return os.path.expanduser(path)
+    if "\0" in path:
+        raise InvalidArgumentError(
+            f"storage URL {url!r} holds a NUL character (%00), which no path may contain; remove it"
+        )
+    return Path(os.path.expanduser(path))
+
+
+def _prepare(url: str, folder: Path, check: Callable[[], str | None]) -> None:
+    """Create the store's ``folder``, unless ``check()`` or a file on the way names a problem."""
+    try:
+        problem = check() or _file_on_the_way(folder)
+        if problem is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            return
+    except OSError as exc:
+        raise StorageError(
+            f"storage URL {url!r}: cannot create or use {exc.filename or folder}: "
+            f"{exc.strerror or exc}; choose a path you may write to"
+        ) from None
+    raise InvalidArgumentError(f"storage URL {url!r}: {problem}")
+
+
+def _folder_problem(path: Path) -> str | None:
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder; file:// needs a folder (created if missing)"
+    return None
+
+
+def _database_problem(path: Path) -> str | None:
+    if path.is_dir():
+        return f"{path} is a folder, not a database file; use sqlite:///path/to/file.db"
+    if path.exists() and not path.is_file():
+        return f"{path} is not a regular file; use sqlite:///path/to/file.db"
+    return None
+
+
+def _file_on_the_way(folder: Path) -> str | None:
+    """The problem when the nearest existing one of ``folder`` and its parents is a file."""
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if existing.is_dir():
+                return None
+            return f"{existing} is a file, not a folder; choose a path whose folders are folders"
+    return None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.errors import CheckpointTooLargeError, InvalidArgumentError
+from framework.errors import CheckpointTooLargeError, InvalidArgumentError, StorageError
 from framework.storage import FileStorage, MemoryStorage, SQLiteStorage, open_storage
 from framework.testing.values import make_checkpoint
 
@@ -100,6 +100,30 @@ def test_options_reach_the_backend(tmp_path: Path):
 )
 def test_bad_urls_raise_clear_errors(url: str, message: str):
     with pytest.raises(InvalidArgumentError, match=message):
+        open_storage(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "message"),
+    [
+        ("sqlite:///dev/null", InvalidArgumentError, "/dev/null is not a regular file"),
+        ("sqlite:///", InvalidArgumentError, "is a folder, not a database file"),
+        ("file:///etc/passwd", InvalidArgumentError, "/etc/passwd is a file, not a folder"),
+        ("file:///etc/passwd/runs", InvalidArgumentError, "/etc/passwd is a file"),
+        ("sqlite:///etc/passwd/x.db", InvalidArgumentError, "/etc/passwd is a file"),
+        ("sqlite:///%00x", InvalidArgumentError, "holds a NUL character"),
+        ("file:///tmp/%00", InvalidArgumentError, "holds a NUL character"),
+        (
+            "file:///proc/agentgraph-store",
+            StorageError,
+            "cannot create or use /proc/agentgraph-store",
+        ),
+    ],
+)
+def test_open_storage_refuses_paths_that_cannot_hold_a_store(
+    url: str, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
         open_storage(url)
 
 
