@@ -193,3 +193,25 @@ async def test_async_durability_is_never_more_than_async_max_behind_checkpoints_
     assert result.run_status is RunStatus.COMPLETED
     assert max(behind) == max_behind  # the writer fell behind, but never further
     assert kinds(storage, "r") == ["start", *["node_complete"] * 11, "final"]
+
+
+async def test_sync_durability_stores_each_checkpoint_before_the_next_node_starts(
+    storage: StorageBackend,
+) -> None:
+    graph = chain(6)
+    log = NodeLog()
+    executor = executor_for(graph, log, manager_with(storage, durability="sync"))
+    stored_at_start: list[int] = []
+    for position, node in enumerate(graph.nodes):
+        run_node = log.function(node.id, graph.nodes[position - 1].id if position else None)
+
+        async def watched(run_node: Any = run_node, **memory: Any) -> Any:
+            stored_at_start.append(len(await storage.alist_checkpoints("r")))
+            return run_node(**memory)
+
+        executor.register_function(node.id, watched)
+
+    await executor.execute(graph, GOAL, SEED, run_id="r")
+
+    # START, then one checkpoint per node before it: nothing is ever pending.
+    assert stored_at_start == [1, 2, 3, 4, 5, 6]
