@@ -215,3 +215,19 @@ async def test_sync_durability_stores_each_checkpoint_before_the_next_node_start
 
     # START, then one checkpoint per node before it: nothing is ever pending.
     assert stored_at_start == [1, 2, 3, 4, 5, 6]
+
+
+async def test_async_durability_flushes_every_checkpoint_when_a_node_fails() -> None:
+    storage = SlowCommits()
+    graph = chain(6)
+    log = NodeLog()
+    log.fail_at = "n5"
+    manager = manager_with(storage, durability="async")
+
+    result = await executor_for(graph, log, manager).execute(graph, GOAL, SEED, run_id="r")
+
+    assert result.run_status is RunStatus.FAILED
+    # Read right after the call: the state before the failing node is stored.
+    assert kinds(storage, "r") == ["start", *["node_complete"] * 4]
+    record = storage.get_run("r")
+    assert record is not None and record.status is RunStatus.FAILED
