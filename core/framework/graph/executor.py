@@ -233,7 +233,7 @@ class GraphExecutor:
         """Hook called between nodes, before ``state.current_node`` runs.
 
         Return a reason to pause the run there (it resumes at that node), or ``None`` to go
-        on. The default always goes on.
+        on; it must not change ``state``. The default always goes on.
         """
         return None
 
@@ -260,11 +260,12 @@ class GraphExecutor:
         nodes = routes.nodes
         arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
         budget, effects = run.budget, run.effects
+        # After the first node, node_done records each boundary itself.
+        run.boundary(state, state.last_node)
         while state.current_node is not None:
             node_id = state.current_node
             if reason := await self.before_node(graph, state):
                 return ExecutionResult.paused(state, node_id, reason)
-            run.boundary(state, state.last_node)
             if stop := await run.check_control():
                 if stop.action is ControlAction.CANCEL:
                     return ExecutionResult.cancelled(state, stop.reason)

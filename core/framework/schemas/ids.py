@@ -9,6 +9,7 @@ specific checks come first so the error says *why* an id was refused.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -44,7 +45,7 @@ def validate_id(value: Any, kind: str = "run id", max_length: int = ID_MAX_LENGT
 
     The message names ``kind`` (e.g. ``"run id"``) and the first reason the id is unsafe.
     """
-    return _checked(value, kind, _problem(value, max_length))
+    return _checked(value, kind, _verdict(value, max_length, True))
 
 
 def validate_key(value: Any, kind: str, max_length: int = CHECKPOINT_ID_MAX_LENGTH) -> str:
@@ -53,7 +54,7 @@ def validate_key(value: Any, kind: str, max_length: int = CHECKPOINT_ID_MAX_LENG
     Such a key never is a file name on its own, so the rules only file names need (drive
     prefixes, Windows device names) do not apply: ``"a:send"`` (node ``a``) is a valid key.
     """
-    return _checked(value, kind, _problem(value, max_length, file_name=False))
+    return _checked(value, kind, _verdict(value, max_length, False))
 
 
 def _checked(value: Any, kind: str, reason: str | None) -> str:
@@ -73,6 +74,18 @@ def validate_node_id(value: Any) -> str:
 
 def validate_checkpoint_id(value: Any) -> str:
     return validate_id(value, "checkpoint id", CHECKPOINT_ID_MAX_LENGTH)
+
+
+def _verdict(value: Any, max_length: int, file_name: bool) -> str | None:
+    """:func:`_problem`, remembered for text: a run checks the same few ids at every step."""
+    if type(value) is str:
+        return _text_problem(value, max_length, file_name)
+    return _problem(value, max_length, file_name=file_name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_problem(value: str, max_length: int, file_name: bool) -> str | None:
+    return _problem(value, max_length, file_name=file_name)
 
 
 def _problem(value: Any, max_length: int, *, file_name: bool = True) -> str | None:

@@ -140,6 +140,15 @@ def _growth(old: Any, delta: dict[str, Any], old_size: int | None = None) -> int
 
 
 def _size(tree: Any) -> int:
+    t = type(tree)
+    if t is str and tree.isascii() and tree.isprintable() and '"' not in tree and "\\" not in tree:
+        return len(tree) + 2  # written as is, between quotes
+    if t is int:
+        return len(str(tree))
+    if t is bool:
+        return 4 if tree else 5
+    if tree is None:
+        return 4
     return len(canonical_bytes(tree))
 
 

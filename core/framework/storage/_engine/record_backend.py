@@ -106,7 +106,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
             if keep is not None:
                 self._prune(cp.run_id, keep)
             progress = {"latest_checkpoint_id": metadata.id, "totals": RunTotals.of(cp)}
-            record = run_rows.replace(self, record, progress)
+            record = run_rows.advanced(self, record, progress)
             control = signals.pending(self, cp.run_id)
         return StepCommit(checkpoint=metadata, record=record, control=control)
 

@@ -85,6 +85,14 @@ def replace(store: RecordPrimitives, current: RunRecord, changes: dict[str, Any]
     return record
 
 
+def advanced(store: RecordPrimitives, current: RunRecord, changes: dict[str, Any]) -> RunRecord:
+    """Store ``current`` with the engine's own ``changes`` (a step's progress, already of
+    the right types, so not validated again); the caller holds the run's write guard."""
+    record = current.model_copy(update={**changes, "updated_at": utc_now()})
+    store._store_run(record)
+    return record
+
+
 def delete(store: RecordPrimitives, run_id: str) -> bool:
     """``delete_run`` of the contract (the caller drops its caches of the run)."""
     validate_run_id(run_id)
