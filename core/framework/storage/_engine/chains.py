@@ -42,7 +42,7 @@ class RecordLink:
 L = TypeVar("L", bound=Link)
 
 # A chain never holds more records than this, so a load applies at most MAX_CHAIN - 1 deltas.
-MAX_CHAIN = 256
+MAX_CHAIN = 128
 # A new full record starts once the deltas since the last one add up to this many times its
 # size: stored bytes stay proportional to what changed, and a load reads at most
 # (1 + FULL_RATIO) times a full snapshot.
