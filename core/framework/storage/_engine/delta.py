@@ -141,8 +141,10 @@ def _growth(old: Any, delta: dict[str, Any], old_size: int | None = None) -> int
 
 def _size(tree: Any) -> int:
     t = type(tree)
-    if t is str and tree.isascii() and tree.isprintable() and '"' not in tree and "\\" not in tree:
-        return len(tree) + 2  # written as is, between quotes
+    if t is str and tree.isascii():
+        raw = tree.encode("ascii")
+        if b"\0" not in raw.translate(_ESCAPED):
+            return len(raw) + 2  # nothing to escape: written as is, between quotes
     if t is int:
         return len(str(tree))
     if t is bool:
@@ -150,6 +152,10 @@ def _size(tree: Any) -> int:
     if tree is None:
         return 4
     return len(canonical_bytes(tree))
+
+
+# Bytes JSON writes escaped (control characters, quote, backslash) map to 0, others to 1.
+_ESCAPED = bytes(0 if byte < 0x20 or byte in b'"\\' else 1 for byte in range(256))
 
 
 def _commas(items: int) -> int:
