@@ -154,9 +154,12 @@ class RunState(BaseModel):
         """This state as an unnumbered graph checkpoint taken after ``last_node``.
 
         The checkpoint manager gives it its seq and id when it is committed. Containers
-        are copied, so the running executor's later changes do not reach it.
+        are copied, so the running executor's later changes do not reach it. Built
+        without validation: the executor's own state already has the checkpoint's types,
+        and validating a long path and visit counts at every node would cost more than
+        storing them.
         """
-        return Checkpoint(
+        return Checkpoint.model_construct(
             id="unnumbered",
             run_id=self.run_id,
             executor_type=ExecutorType.GRAPH,
