@@ -387,7 +387,13 @@ class FileStorage(RecordBackend):
             missing.append(folder)
             folder = folder.parent
         for created in reversed(missing):
-            created.mkdir(exist_ok=True)
+            try:
+                created.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"file storage {self.root}: cannot create the folder {created} "
+                    f"({exc.strerror or exc}); use a storage folder you may write to"
+                ) from None
             self._sync_dir(created.parent)
 
     def _sync_dir(self, folder: Path) -> None:

@@ -127,6 +127,14 @@ def test_input_that_python_cannot_parse_is_one_error_line(
     assert_one_error_line(completed, "--input", fragment)
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_a_file_store_whose_folders_cannot_be_created_is_one_error_line(tmp_path: Path) -> None:
+    completed = agentgraph(
+        "run", str(EXAMPLE), "--input", DOCUMENT, "--storage", "file:///proc/self", home=tmp_path
+    )
+    assert_one_error_line(completed, "cannot create the folder")
+
+
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [
