@@ -8,7 +8,8 @@ backends only say *where* bytes go, never *what* they mean. Checkpoints are impl
 here; runs, leases, control signals and effects are functions over the primitives
 (:mod:`.run_rows`, :mod:`.leasing`, :mod:`.signals`, :mod:`.effect_rows`) that this class
 only wires in. Its methods are synchronous; each async twin runs its method in a worker
-thread (:func:`~framework.storage.twins.thread_twin`).
+thread (:func:`~framework.storage.twins.thread_twin`), or on the caller's loop for a
+backend whose calls are quicker than a thread hop (``runs_inline``: memory, SQLite).
 
 Every write of a run holds the run's write guard, so a fenced write (a checkpoint save, a
 run update, an effect or control write) checks the run's fencing token and writes in one
@@ -263,7 +264,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         finally:
             self.stop_loop_thread()
 
-    # --- async twins: each method above in a worker thread --------------------------------
+    # --- async twins: each method above in a worker thread, or inline (runs_inline) -------
 
     asave_checkpoint = thread_twin(save_checkpoint)
     acommit_step = thread_twin(commit_step)
