@@ -28,8 +28,6 @@ where the process still can (a fenced-out writer has none left to release).
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from framework.durable._control_watch import ControlWatch
 from framework.durable._ledger import EffectLedger
 from framework.durable._observer import Stop
 from framework.durable._opening import OpenedRun, RunSpec, open_run
@@ -46,7 +45,6 @@ from framework.errors import FencedOutError, RunConflictError
 from framework.schemas.checkpoint import Checkpoint, CheckpointKind
 from framework.schemas.clock import utc_now
 from framework.schemas.config import Durability
-from framework.schemas.control import ControlAction, ControlSignal
 from framework.schemas.run import RunBudget, RunRecord, RunStatus
 
 logger = logging.getLogger("framework.durable")
@@ -99,9 +97,7 @@ class DurableRun(Generic[S]):
         )
         self._opened = opened
         self._progress = _Progress()
-        self._signal: ControlSignal | None = None
-        self._control: ControlSignal | None = None
-        self._control_read_at = -math.inf
+        self._control = ControlWatch(self.storage, self.run_id, self.config.control_poll_interval)
         self._finished = False
         self._send: MemoryObjectSendStream[tuple[Checkpoint, int]] | None = None
         self._writer_done = anyio.Event()
@@ -218,20 +214,8 @@ class DurableRun(Generic[S]):
         self._progress.boundary_at = self._progress.done
 
     async def check_control(self) -> Stop | None:
-        """The pause or cancel request stored for this run, if any (cancel wins).
-
-        Every checkpoint write reads the run's request too, so storage is asked here only
-        when the last read is older than ``control_poll_interval``: a request is honoured
-        at the first node boundary after it is seen.
-        """
-        if time.monotonic() - self._control_read_at >= self.config.control_poll_interval:
-            self._control_seen(await self.storage.aget_control(self.run_id))
-        signal = self._control
-        if signal is None:
-            return None
-        self._signal = signal
-        verb = "cancel" if signal.action is ControlAction.CANCEL else "pause"
-        return Stop(signal.action, signal.reason or f"{verb} requested")
+        """The pause or cancel request stored for this run, if any (see :mod:`._control_watch`)."""
+        return await self._control.check()
 
     async def node_done(
         self,
@@ -338,12 +322,8 @@ class DurableRun(Generic[S]):
             return None
         self._progress.committed = max(self._progress.committed, progress)
         self.record = commit.record
-        self._control_seen(commit.control)
+        self._control.seen(commit.control)
         return commit.checkpoint.id
-
-    def _control_seen(self, signal: ControlSignal | None) -> None:
-        self._control = signal
-        self._control_read_at = time.monotonic()
 
     async def _write_boundary(self, kind: CheckpointKind) -> None:
         progress = self._progress
@@ -356,16 +336,7 @@ class DurableRun(Generic[S]):
             self.run_id, expect_fencing_token=self._token(), status=status, **changes
         )
         self._finished = True
-        await self._clear_honoured_signal()
-
-    async def _clear_honoured_signal(self) -> None:
-        # Only the request that was honoured: a cancel that arrived meanwhile must survive.
-        if self._signal is None:
-            return
-        await self.storage.aclear_control(
-            self.run_id, only=self._signal, fencing_token=self._token()
-        )
-        self._signal = None
+        await self._control.clear_honoured(self._token())
 
     async def _flush(self) -> None:
         """Wait until the async writer has stored everything queued (no-op otherwise)."""
