@@ -32,7 +32,7 @@ from framework.errors import GraphValidationError
 from framework.graph._edges import EdgeCondition
 from framework.graph._implementations import NodeImplementations
 from framework.graph._node_inputs import human_answer, resolve_inputs
-from framework.graph._transitions import failure_transition, success_transition
+from framework.graph._transitions import conclude
 from framework.graph.goal import Goal
 from framework.graph.graph_run import ExecutionResult, GraphAdapter, NodeOutcome, RunState
 from framework.graph.node import (
@@ -44,7 +44,7 @@ from framework.graph.node import (
 )
 from framework.graph.retry import RetryPolicy, announce_retry, is_retryable
 from framework.graph.shared_memory import SharedMemory
-from framework.graph.spec import GraphRoutes, GraphSpec
+from framework.graph.spec import GraphSpec
 from framework.llm.provider import LLMProvider, Tool
 from framework.runtime.recorder import DecisionLog, RunRecorder
 from framework.schemas.checkpoint import ExecutorType
@@ -298,7 +298,7 @@ class GraphExecutor:
                 outcome = NodeOutcome(node_id, NodeResult(success=True, output=answer))
             else:
                 outcome = await self._attempt(spec, state, memory, inputs, goal, effects)
-            error = await self._conclude(routes, spec, outcome, state, memory)
+            error = await conclude(routes, spec, outcome, state, memory, self.llm)
             result = outcome.result
             await self._log.record_outcome(
                 state.run_id,
@@ -372,42 +372,6 @@ class GraphExecutor:
         totals = {"tokens_used": tokens, "cost": cost, "latency_ms": latency}
         final = result.model_copy(update={**totals, "error": None if result.success else error})
         return NodeOutcome(spec.id, final, attempt, checkpoint_requests=context.checkpoint_requests)
-
-    async def _conclude(
-        self,
-        graph: GraphRoutes,
-        spec: NodeSpec,
-        outcome: NodeOutcome,
-        state: RunState,
-        memory: SharedMemory,
-    ) -> str | None:
-        """Record a node's outcome in ``state`` and move it on; return the run's error if any."""
-        result = outcome.result
-        state.total_tokens += result.tokens_used
-        state.total_cost += result.cost
-        state.total_latency_ms += result.latency_ms
-        if result.success:
-            keys = spec.output_keys
-            memory.update({k: v for k, v in result.output.items() if not keys or k in keys})
-            state.execution_path.append(spec.id)
-            state.memory = memory.read_all()
-            outcome.transition = await success_transition(
-                graph, spec.id, result.output, state.memory, chosen=result.next_node, llm=self.llm
-            )
-        else:
-            failure = {"node_id": spec.id, "error": result.error, "attempts": outcome.attempts}
-            memory.write("last_error", failure)
-            state.memory = memory.read_all()
-            handled = failure_transition(graph, spec.id, failure, state.memory)
-            if handled is None:
-                return f"node '{spec.id}' failed after {outcome.attempts} attempts: {result.error}"
-            outcome.transition = handled
-        state.total_tokens += outcome.transition.tokens_used
-        if outcome.transition.error is not None:
-            return outcome.transition.error
-        state.current_node = outcome.transition.target
-        state.pending_input = dict(outcome.transition.pending_input)
-        return None
 
     def _context(
         self,
