@@ -104,10 +104,10 @@ class OpenedRun:
         """
         stored = self.record.input_fingerprint
         if input_data is None and not self.created and stored not in (None, _NO_INPUT):
-            why = "starts over" if self.restarted else "stopped before its first checkpoint"
             raise CheckpointError(
-                f"run {self.record.run_id!r} {why}, and only the fingerprint of its input "
-                "is stored; run it again with its original input_data"
+                f"run {self.record.run_id!r} stopped before its first checkpoint, and only "
+                "the fingerprint of its input is stored; run it again with its original "
+                "input_data"
             )
         return dict(input_data or {})
 
@@ -167,8 +167,23 @@ def check_reuse(record: RunRecord, spec: RunSpec) -> None:
 
 
 def check_continuation(record: RunRecord, spec: RunSpec) -> None:
-    """Refuse to run ``record`` further for ``spec``: another executor, or a changed graph."""
+    """Refuse to run ``record`` further for ``spec``: another executor, a changed graph, or
+    a start over without the input to start from (checked before anything is deleted)."""
     run_id = record.run_id
+    if (
+        spec.force_restart
+        and spec.input_data is None
+        and record.input_fingerprint
+        not in (
+            None,
+            _NO_INPUT,
+        )
+    ):
+        raise CheckpointError(
+            f"run {run_id!r} cannot start over without its input: only the input's "
+            "fingerprint is stored. Pass the original input_data (agentgraph run --input) "
+            "with force_restart=True (--restart)"
+        )
     if record.executor_type is not spec.executor_type:
         raise GraphChangedError(
             f"run {run_id!r} is a {record.executor_type} run and cannot be continued by the "

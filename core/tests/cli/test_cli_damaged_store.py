@@ -37,3 +37,20 @@ def test_a_run_whose_checkpoints_were_lost_is_refused_until_run_with_restart(
     assert "starts over" in restarted.stderr
     assert cli.lines().count("done a") == 2 and cli.lines().count("done c") == 1
     assert cli.record("r1").status == "completed"
+
+
+def test_a_restart_without_the_input_is_refused_and_deletes_nothing(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    cli.url = f"file://{tmp_path / 'store'}"
+    agent = write_agent(tmp_path / "agent")
+    run = ("run", str(agent), "--run-id", "r1", "--storage", cli.url)
+    assert cli.run(*run, "--input", START).returncode == 0
+
+    refused = cli.run(*run, "--restart")
+
+    assert refused.returncode == 1
+    assert_one_error_line(refused.stderr, "cannot start over without its input")
+    again = cli.run(*run, "--input", START)
+    assert again.returncode == 0, again.stderr
+    assert "completed" in again.stdout
+    assert cli.lines().count("start a") == 1, "the completed run's result came back"
