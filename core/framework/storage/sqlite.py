@@ -104,13 +104,11 @@ class SQLiteStorage(RecordBackend):
     """Checkpoints and run records in the SQLite database file ``path`` (``~`` expanded).
 
     Parent folders are created. One connection serves the instance, guarded by its lock, so
-    the instance may be shared by threads. Its async methods run on the caller's event loop:
-    a WAL commit takes microseconds, less than sending it to a worker thread (measured by
-    ``benchmarks/checkpoint_overhead.py``); waiting for another process's write lock then
-    holds the loop too, for at most the busy timeout.
+    the instance may be shared by threads (async methods run in worker threads). Running
+    them on the caller's loop would save about 150 us a call (measured by
+    ``benchmarks/checkpoint_overhead.py``), but a wait for another process's write lock
+    would then hold the loop, the lease heartbeat included, for up to the busy timeout.
     """
-
-    runs_inline = True
 
     def __init__(
         self,
