@@ -21,6 +21,7 @@ formatting are not part of the language at all.
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import reprlib
 from collections.abc import Mapping
@@ -142,9 +143,18 @@ class Expression:
 
 
 def compile_expression(source: str) -> Expression:
-    """Parse and check ``source``; raise :class:`ExpressionError` naming what is not allowed."""
+    """Parse and check ``source``; raise :class:`ExpressionError` naming what is not allowed.
+
+    A source compiles once per process (the last few thousand are kept): a run evaluates
+    the same conditions at every step, and checking one costs more than evaluating it.
+    """
     if not isinstance(source, str) or not source.strip():
         raise ExpressionError("expression is empty")
+    return _compiled(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str) -> Expression:
     if len(source) > MAX_EXPRESSION_LENGTH:
         raise ExpressionError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters")
     try:
