@@ -111,7 +111,7 @@ def test_the_example_agents_keep_the_fingerprints_their_runs_stored(agent: str) 
     )
 
 
-def test_a_graph_holding_what_the_codec_tags_is_fingerprinted_by_the_codec() -> None:
+def test_a_route_labelled_like_the_codec_tag_is_fingerprinted_apart() -> None:
     tagged = GraphSpec(
         id="odd",
         entry_node="r",

@@ -49,11 +49,10 @@ from framework.storage.codec._encode import (
     encode,
     loads,
 )
-from framework.storage.codec._limits import INT_TEXT_BOUND, MAX_DEPTH
+from framework.storage.codec._limits import MAX_DEPTH
 from framework.storage.codec._registry import TAG_KEY, register_type, registered_name
 
 __all__ = [
-    "INT_TEXT_BOUND",
     "MAX_DEPTH",
     "TAG_KEY",
     "JSONish",
