@@ -1,8 +1,4 @@
-"""Choosing where a run goes after a node: the next node and the input it receives.
-
-:func:`conclude` records a node's outcome in the run's state (totals, memory, path) and
-moves the state on to the transition it leads to.
-"""
+"""Choosing where a run goes after a node: the next node and the input it receives."""
 
 from __future__ import annotations
 
@@ -16,9 +12,6 @@ from framework.graph.spec import GraphRoutes
 from framework.llm.provider import Message, Role
 
 if TYPE_CHECKING:
-    from framework.graph.graph_run import NodeOutcome, RunState
-    from framework.graph.node import NodeSpec
-    from framework.graph.shared_memory import SharedMemory
     from framework.llm.provider import LLMProvider
 
 
@@ -35,43 +28,6 @@ class Transition:
     reason: str = ""
     error: str | None = None
     tokens_used: int = 0
-
-
-async def conclude(
-    graph: GraphRoutes,
-    spec: NodeSpec,
-    outcome: NodeOutcome,
-    state: RunState,
-    memory: SharedMemory,
-    llm: LLMProvider | None,
-) -> str | None:
-    """Record a node's outcome in ``state`` and move it on; return the run's error if any."""
-    result = outcome.result
-    state.total_tokens += result.tokens_used
-    state.total_cost += result.cost
-    state.total_latency_ms += result.latency_ms
-    if result.success:
-        keys = spec.output_keys
-        memory.update({k: v for k, v in result.output.items() if not keys or k in keys})
-        state.execution_path.append(spec.id)
-        state.memory = memory.read_all()
-        outcome.transition = await success_transition(
-            graph, spec.id, result.output, state.memory, chosen=result.next_node, llm=llm
-        )
-    else:
-        failure = {"node_id": spec.id, "error": result.error, "attempts": outcome.attempts}
-        memory.write("last_error", failure)
-        state.memory = memory.read_all()
-        handled = failure_transition(graph, spec.id, failure, state.memory)
-        if handled is None:
-            return f"node '{spec.id}' failed after {outcome.attempts} attempts: {result.error}"
-        outcome.transition = handled
-    state.total_tokens += outcome.transition.tokens_used
-    if outcome.transition.error is not None:
-        return outcome.transition.error
-    state.current_node = outcome.transition.target
-    state.pending_input = dict(outcome.transition.pending_input)
-    return None
 
 
 async def success_transition(

@@ -32,9 +32,14 @@ from framework.errors import GraphValidationError
 from framework.graph._edges import EdgeCondition
 from framework.graph._implementations import NodeImplementations
 from framework.graph._node_inputs import human_answer, resolve_inputs
-from framework.graph._transitions import conclude
 from framework.graph.goal import Goal
-from framework.graph.graph_run import ExecutionResult, GraphAdapter, NodeOutcome, RunState
+from framework.graph.graph_run import (
+    ExecutionResult,
+    GraphAdapter,
+    NodeOutcome,
+    RunState,
+    conclude,
+)
 from framework.graph.node import (
     NodeContext,
     NodeProtocol,

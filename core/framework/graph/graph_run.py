@@ -4,7 +4,8 @@ checkpoint holds.
 :class:`RunState` is what the executor keeps between nodes and what a checkpoint stores.
 It converts to and from the *session state* dict that a paused :class:`ExecutionResult`
 hands back to the caller, so a run can be continued later (in another process) exactly
-where it stopped. :class:`NodeOutcome` is what one node visit produced.
+where it stopped. :class:`NodeOutcome` is what one node visit produced, and
+:func:`conclude` records it in the state and moves the state on.
 :class:`GraphAdapter` tells :func:`~framework.durable.run_durably` how a graph run starts,
 resumes from a checkpoint and becomes one.
 """
@@ -19,14 +20,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framework.durable import RunObserver
 from framework.errors import GraphValidationError, InvalidArgumentError
-from framework.graph._transitions import Transition
+from framework.graph._transitions import Transition, failure_transition, success_transition
 from framework.graph.goal import CriterionResult, Goal, unmet
-from framework.graph.node import NodeResult, NodeType
-from framework.graph.spec import GraphSpec
+from framework.graph.node import NodeResult, NodeSpec, NodeType
+from framework.graph.shared_memory import SharedMemory
+from framework.graph.spec import GraphRoutes, GraphSpec
+from framework.llm.provider import LLMProvider
 from framework.schemas.checkpoint import Checkpoint, ExecutorType
 from framework.schemas.run import RunStatus
 
-__all__ = ["SESSION_STATE_KEYS", "ExecutionResult", "GraphAdapter", "NodeOutcome", "RunState"]
+__all__ = [
+    "SESSION_STATE_KEYS",
+    "ExecutionResult",
+    "GraphAdapter",
+    "NodeOutcome",
+    "RunState",
+    "conclude",
+]
 
 SESSION_STATE_KEYS = (
     "run_id",
@@ -192,6 +202,43 @@ class RunState(BaseModel):
             total_cost=cp.total_cost,
             total_latency_ms=cp.total_latency_ms,
         )
+
+
+async def conclude(
+    graph: GraphRoutes,
+    spec: NodeSpec,
+    outcome: NodeOutcome,
+    state: RunState,
+    memory: SharedMemory,
+    llm: LLMProvider | None,
+) -> str | None:
+    """Record a node's outcome in ``state`` and move it on; return the run's error if any."""
+    result = outcome.result
+    state.total_tokens += result.tokens_used
+    state.total_cost += result.cost
+    state.total_latency_ms += result.latency_ms
+    if result.success:
+        keys = spec.output_keys
+        memory.update({k: v for k, v in result.output.items() if not keys or k in keys})
+        state.execution_path.append(spec.id)
+        state.memory = memory.read_all()
+        outcome.transition = await success_transition(
+            graph, spec.id, result.output, state.memory, chosen=result.next_node, llm=llm
+        )
+    else:
+        failure = {"node_id": spec.id, "error": result.error, "attempts": outcome.attempts}
+        memory.write("last_error", failure)
+        state.memory = memory.read_all()
+        handled = failure_transition(graph, spec.id, failure, state.memory)
+        if handled is None:
+            return f"node '{spec.id}' failed after {outcome.attempts} attempts: {result.error}"
+        outcome.transition = handled
+    state.total_tokens += outcome.transition.tokens_used
+    if outcome.transition.error is not None:
+        return outcome.transition.error
+    state.current_node = outcome.transition.target
+    state.pending_input = dict(outcome.transition.pending_input)
+    return None
 
 
 def _session_key(loc: tuple[int | str, ...]) -> str:
