@@ -44,10 +44,14 @@ from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults
 from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run
 from framework.storage._engine.chains import RecordLink
+from framework.storage.twins import WouldWait, on_the_loop
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
 
 BUSY_TIMEOUT_MS = 30_000
+# How long a write called on the event loop waits for another writer before it is handed
+# to a worker thread (which waits up to BUSY_TIMEOUT_MS).
+LOOP_BUSY_MS = 20
 
 # Migration N (1-based) brings a database from schema version N-1 to N. Never edit one that
 # has shipped; append a new one.
@@ -104,11 +108,14 @@ class SQLiteStorage(RecordBackend):
     """Checkpoints and run records in the SQLite database file ``path`` (``~`` expanded).
 
     Parent folders are created. One connection serves the instance, guarded by its lock, so
-    the instance may be shared by threads (async methods run in worker threads). Running
-    them on the caller's loop would save about 150 us a call (measured by
-    ``benchmarks/checkpoint_overhead.py``), but a wait for another process's write lock
-    would then hold the loop, the lease heartbeat included, for up to the busy timeout.
+    the instance may be shared by threads. Its async methods run on the caller's event
+    loop, which a WAL commit costs less than a thread hop (measured by
+    ``benchmarks/checkpoint_overhead.py``). One that would wait for a lock another thread
+    or process holds gives up after ``LOOP_BUSY_MS`` and runs in a worker thread instead,
+    so the loop (and the lease heartbeat on it) is never held for long.
     """
+
+    runs_inline = True
 
     def __init__(
         self,
@@ -177,12 +184,26 @@ class SQLiteStorage(RecordBackend):
 
     @contextmanager
     def _begin(self, statement: str, *, writes: bool) -> Iterator[None]:
-        """A transaction; one that ``writes`` passes the commit's fault points."""
+        """A transaction; one that ``writes`` passes the commit's fault points.
+
+        On the event loop a write waits for another process's lock only briefly, then
+        leaves the wait to a worker thread (:class:`~framework.storage.twins.WouldWait`).
+        """
         db = self._db
+        hurried = writes and on_the_loop()
         try:
+            if hurried:
+                db.execute(f"PRAGMA busy_timeout = {LOOP_BUSY_MS}")
             db.execute(statement)
+        except sqlite3.OperationalError as exc:
+            if hurried and "locked" in str(exc):
+                raise WouldWait from None
+            raise StorageError(f"SQLite storage {self.path}: {exc}") from None
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite storage {self.path}: {exc}") from None
+        finally:
+            if hurried:
+                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
             yield
             if writes:

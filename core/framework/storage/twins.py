@@ -10,9 +10,11 @@ line made here:
   works through its sync twins, from scripts, from any thread, and from inside another running
   event loop — which the call then blocks; that is logged once per backend.
 - :func:`thread_twin` makes the async twin of a blocking method: it runs in a worker thread,
-  so the event loop never waits on I/O. An owner whose methods never wait (``runs_inline``
-  true, e.g. a store in memory) has them called on the loop itself: a thread hop would cost
-  more than the call.
+  so the event loop never waits on I/O. An owner whose calls are quicker than a thread hop
+  (``runs_inline`` true) has them called on the loop itself; such a call that would have to
+  wait (for a lock another thread or process holds) raises :class:`WouldWait` instead, and
+  the twin runs it in a worker thread after all. :func:`on_the_loop` tells a method which
+  case it is in.
 
 A twin looks its counterpart up by name when it is called, so a subclass that overrides that
 method is the one called. Signatures are kept (``ParamSpec``): mypy and IDEs see the full
@@ -27,13 +29,14 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
 from anyio.from_thread import BlockingPortal
 
-__all__ = ["LoopThread", "sync_twin", "thread_twin"]
+__all__ = ["LoopThread", "StoreLock", "WouldWait", "on_the_loop", "sync_twin", "thread_twin"]
 
 logger = logging.getLogger("framework.storage")
 
@@ -42,6 +45,19 @@ T = TypeVar("T")
 
 # Upper bound on waiting for a loop thread to start or to stop.
 _THREAD_SECONDS = 10.0
+
+_ON_THE_LOOP: ContextVar[bool] = ContextVar("agentgraph_on_the_loop", default=False)
+
+
+class WouldWait(Exception):
+    """Raised by a method called on the loop (:func:`on_the_loop`) that would have to wait;
+    nothing was done, and its twin calls it again in a worker thread."""
+
+
+def on_the_loop() -> bool:
+    """Whether the running method was called on an event loop by its async twin, where it
+    must raise :class:`WouldWait` rather than wait."""
+    return _ON_THE_LOOP.get()
 
 
 def sync_twin(
@@ -68,7 +84,13 @@ def thread_twin(
     async def twin(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
         bound: functools.partial[T] = functools.partial(getattr(self, name), *args, **kwargs)
         if getattr(self, "runs_inline", False):
-            return bound()
+            marker = _ON_THE_LOOP.set(True)
+            try:
+                return bound()
+            except WouldWait:
+                pass
+            finally:
+                _ON_THE_LOOP.reset(marker)
         return await anyio.to_thread.run_sync(bound)
 
     _name_twin(twin, method, f"a{name}", "Async")
@@ -175,3 +197,18 @@ def _loop_runs_here() -> bool:
 def _called(func: Callable[..., Any]) -> str:
     target = func.func if isinstance(func, functools.partial) else func
     return f"{getattr(target, '__qualname__', repr(target))}()"
+
+
+class StoreLock:
+    """A reentrant lock that a call on the loop (:func:`on_the_loop`) never waits for: held
+    by another thread, it raises :class:`WouldWait` there instead."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=not on_the_loop()):
+            raise WouldWait
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()

@@ -10,7 +10,6 @@ where bytes go.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,6 +20,7 @@ from framework.schemas.effect import EffectRecord
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage._engine.chains import Link
 from framework.storage._engine.record_format import IndexEntry, encode_run
+from framework.storage.twins import StoreLock
 
 
 class RecordPrimitives(ABC):
@@ -31,7 +31,7 @@ class RecordPrimitives(ABC):
     """
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self._lock = StoreLock()
 
     @abstractmethod
     def _close_store(self) -> None:

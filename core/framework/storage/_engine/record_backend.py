@@ -9,7 +9,8 @@ here; runs, leases, control signals and effects are functions over the primitive
 (:mod:`.run_rows`, :mod:`.leasing`, :mod:`.signals`, :mod:`.effect_rows`) that this class
 only wires in. Its methods are synchronous; each async twin runs its method in a worker
 thread (:func:`~framework.storage.twins.thread_twin`), or on the caller's loop for a
-backend whose calls never wait and are quicker than a thread hop (``runs_inline``: memory).
+backend whose calls are quicker than a thread hop (``runs_inline``: memory, SQLite; one that
+would wait is handed to a thread, see :class:`~framework.storage.twins.WouldWait`).
 
 Every write of a run holds the run's write guard, so a fenced write (a checkpoint save, a
 run update, an effect or control write) checks the run's fencing token and writes in one
