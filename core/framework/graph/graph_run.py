@@ -26,7 +26,13 @@ from framework.graph.node import NodeResult, NodeSpec, NodeType
 from framework.graph.shared_memory import SharedMemory
 from framework.graph.spec import GraphRoutes, GraphSpec
 from framework.llm.provider import LLMProvider
-from framework.schemas.checkpoint import Checkpoint, ExecutorType
+from framework.schemas.checkpoint import (
+    CHECKPOINT_SCHEMA_VERSION,
+    Checkpoint,
+    CheckpointKind,
+    ExecutorType,
+)
+from framework.schemas.clock import utc_now
 from framework.schemas.run import RunStatus
 
 __all__ = [
@@ -165,15 +171,20 @@ class RunState(BaseModel):
 
         The checkpoint manager gives it its seq and id when it is committed. Containers
         are copied, so the running executor's later changes do not reach it. Built
-        without validation: the executor's own state already has the checkpoint's types,
-        and validating a long path and visit counts at every node would cost more than
-        storing them.
+        without validation, every field given: the executor's own state already has the
+        checkpoint's types, and validating a long path and visit counts (or looking up
+        default factories) at every node would cost more than storing them.
         """
         return Checkpoint.model_construct(
+            schema_version=CHECKPOINT_SCHEMA_VERSION,
             id="unnumbered",
             run_id=self.run_id,
+            seq=None,
+            kind=CheckpointKind.NODE_COMPLETE,
+            created_at=utc_now(),
             executor_type=ExecutorType.GRAPH,
             current_node_id=last_node,
+            current_step_id=None,
             next_node_id=self.current_node,
             pending_input=dict(self.pending_input),
             memory_snapshot=dict(self.memory),
@@ -184,6 +195,12 @@ class RunState(BaseModel):
             total_tokens=self.total_tokens,
             total_cost=self.total_cost,
             total_latency_ms=self.total_latency_ms,
+            graph_fingerprint=None,
+            plan_state=None,
+            context={},
+            metadata={},
+            parent_run_id=None,
+            parent_checkpoint_id=None,
         )
 
     @classmethod
