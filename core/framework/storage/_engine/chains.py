@@ -62,6 +62,11 @@ class Tip:
     full_bytes: int
     state_bytes: int
     """The canonical size of ``tree`` (its record's ``size_bytes``)."""
+    chain: tuple[int, ...]
+    """The seqs of the records ``tree`` is built from, full record first."""
+    alone: bool = False
+    """The run stores this chain and nothing else, and only its newest record is visible
+    (true right after the run was pruned to its latest checkpoint)."""
 
     @classmethod
     def of_chain(cls, chain: list[IndexEntry], tree: dict[str, Any]) -> Tip:
@@ -74,6 +79,7 @@ class Tip:
             delta_bytes=sum(link.stored_bytes for link in chain[1:]),
             full_bytes=chain[0].stored_bytes,
             state_bytes=chain[-1].metadata.size_bytes,
+            chain=tuple(link.seq for link in chain),
         )
 
     def wants_full(self) -> bool:
@@ -92,7 +98,19 @@ class Tip:
             records=self.records + 1,
             delta_bytes=self.delta_bytes + entry.stored_bytes,
             state_bytes=entry.metadata.size_bytes,
+            chain=(*self.chain, entry.seq),
+            alone=False,
         )
+
+    def latest_only_after(self, previous: Tip) -> tuple[int, set[int], set[int]]:
+        """:func:`plan_prune` with ``keep=1`` for this tip, stored right after ``previous``
+        when ``previous`` was alone: computed from the two chains, without reading entries.
+
+        Hide the previous tip if this one's chain still needs it, else drop its chain.
+        """
+        if previous.seq in self.chain:
+            return 1, {previous.seq}, set()
+        return 1, set(), set(previous.chain)
 
 
 def chain_of(by_seq: Mapping[int, L], entry: L, *, strict: bool = True) -> list[L]:

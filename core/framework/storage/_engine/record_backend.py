@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Unpack
 
 from framework.errors import CorruptCheckpointError, InvalidArgumentError, StorageError
@@ -89,7 +89,7 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         with self._writing(cp.run_id, create=True):
             if fencing_token is not None:
                 self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
-            return self._append_checkpoint(cp, record)
+            return self._append_checkpoint(cp, record)[0]
 
     def commit_step(
         self,
@@ -104,9 +104,9 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         prepared = self._encoded(cp, max_bytes)
         with self._writing(cp.run_id):
             record = self._check_fence(cp.run_id, fencing_token, f"saving checkpoint {cp.id!r}")
-            metadata = self._append_checkpoint(cp, prepared)
+            metadata, built_on = self._append_checkpoint(cp, prepared)
             if keep is not None:
-                self._prune(cp.run_id, keep)
+                self._prune_after_append(cp.run_id, keep, built_on)
             progress = {"latest_checkpoint_id": metadata.id, "totals": RunTotals.of(cp)}
             record = run_rows.advanced(self, record, progress)
             control = signals.pending(self, cp.run_id)
@@ -305,8 +305,11 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         check_size(cp, record.tree, record.state_bytes, record.limit)
         return record
 
-    def _append_checkpoint(self, cp: Checkpoint, record: _Record) -> CheckpointMetadata:
-        """Store ``cp`` as the run's next record; under the guard.
+    def _append_checkpoint(
+        self, cp: Checkpoint, record: _Record
+    ) -> tuple[CheckpointMetadata, Tip | None]:
+        """Store ``cp`` as the run's next record; under the guard. Returns its summary and
+        the tip it was stored after (``None``: the run had no record).
 
         ``record`` is rebuilt (and checked again) if the tip it was made against is not the
         run's tip any more (another process wrote, or the cache was cold).
@@ -332,11 +335,30 @@ class RecordBackend(RecordPrimitives, StorageBackend):
             cp.run_id,
             Tip.of_chain([entry], record.tree) if tip is None else tip.extended(entry, record.tree),
         )
-        return metadata
+        return metadata, tip
 
     def _prune(self, run_id: str, keep: int) -> int:
         """Keep the ``keep`` newest visible checkpoints; under the guard."""
-        removed, hide, drop = plan_prune(self._links(run_id), keep)
+        return self._retired(run_id, plan_prune(self._links(run_id), keep))
+
+    def _prune_after_append(self, run_id: str, keep: int, previous: Tip | None) -> None:
+        """:meth:`_prune` right after a record was appended on ``previous``; under the guard.
+
+        Keeping only the latest checkpoint (the default retention) is planned from the
+        cached chains when the run held nothing but ``previous``'s chain, so a step reads
+        no index entries to prune; the new tip is then alone in turn.
+        """
+        tip = self._tips.get(run_id)
+        if keep == 1 and tip is not None and previous is not None and previous.alone:
+            self._retired(run_id, tip.latest_only_after(previous))
+        else:
+            self._prune(run_id, keep)
+        tip = self._tips.get(run_id)
+        if keep == 1 and tip is not None:
+            self._tips.put(run_id, replace(tip, alone=True))
+
+    def _retired(self, run_id: str, plan: tuple[int, set[int], set[int]]) -> int:
+        removed, hide, drop = plan
         if removed:
             self._retire(run_id, hide, drop)
             tip = self._tips.get(run_id)

@@ -52,6 +52,53 @@ async def test_a_step_with_keep_leaves_only_the_newest_checkpoints(
     assert [m.seq for m in listed] == [3, 4]
 
 
+async def test_steps_keeping_the_latest_store_a_fraction_of_keeping_every_step(
+    harness: Harness, token: int
+) -> None:
+    # A large unchanging value and a small changing one: a backend that stores what changed
+    # starts new full records along the way, and each must retire the chain before it.
+    steps, text = 150, "x" * 2000
+    await harness.storage.acreate_run(RunRecord(run_id="run-2"))
+    kept_all = (await harness.storage.aclaim_run("run-2", make_owner_id())).fencing_token
+    for seq in range(steps):
+        memory = {"text": text, "counter": seq}
+        await harness.storage.acommit_step(
+            make_checkpoint("run-1", seq, memory), fencing_token=token, keep=1
+        )
+        await harness.storage.acommit_step(
+            make_checkpoint("run-2", seq, memory), fencing_token=kept_all
+        )
+
+    reopened = harness.reopen()
+    assert [m.seq for m in await reopened.alist_checkpoints("run-1")] == [steps - 1]
+    assert await reopened.averify("run-1") == []
+    loaded = await reopened.aload_latest_checkpoint("run-1")
+    assert loaded is not None
+    assert_exact(loaded.memory_snapshot, {"text": text, "counter": steps - 1})
+    assert harness.stored_bytes("run-1") < harness.stored_bytes("run-2") / 4
+
+
+async def test_steps_keeping_the_latest_prune_what_another_writer_stored(
+    harness: Harness, token: int
+) -> None:
+    other = harness.reopen()
+    for seq in range(3):
+        await harness.storage.acommit_step(
+            make_checkpoint("run-1", seq), fencing_token=token, keep=1
+        )
+    await other.acommit_step(make_checkpoint("run-1", 3), fencing_token=token)
+    await other.acommit_step(make_checkpoint("run-1", 4), fencing_token=token)
+    await harness.storage.acommit_step(make_checkpoint("run-1", 5), fencing_token=token, keep=1)
+    await harness.storage.acommit_step(make_checkpoint("run-1", 6), fencing_token=token, keep=1)
+
+    reopened = harness.reopen()
+    assert [m.seq for m in await reopened.alist_checkpoints("run-1")] == [6]
+    assert await reopened.averify("run-1") == []
+    loaded = await reopened.aload_latest_checkpoint("run-1")
+    assert loaded is not None
+    assert_exact(loaded.memory_snapshot, {"counter": 6})
+
+
 async def test_a_step_returns_the_pending_control_request(
     storage: StorageBackend, token: int
 ) -> None:
