@@ -40,7 +40,7 @@ class RunStatus(StrEnum):
 class RunTotals(BaseModel):
     """What a run has consumed so far."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     steps: int = Field(default=0, ge=0)
     """Nodes (or plan steps) executed."""
@@ -90,9 +90,13 @@ class RunBudget(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One run's record: status, totals, budget, lease, latest checkpoint and last error."""
+    """One run's record: status, totals, budget, lease, latest checkpoint and last error.
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    A read-only value: storage hands out the record it decoded, and a change is made with
+    ``update_run`` (or ``model_copy`` for a record of one's own).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     run_id: str
     """Stable for the run's whole life, across processes."""

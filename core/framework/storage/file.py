@@ -54,7 +54,7 @@ from framework.schemas.effect import EffectRecord
 from framework.schemas.ids import validate_run_id
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults, codec
-from framework.storage._engine import IndexEntry, LRUCache, RecordBackend, decode_run, filter_runs
+from framework.storage._engine import IndexEntry, LRUCache, RecordBackend, filter_runs
 from framework.storage._file_index import (
     RECORD_NAME,
     Index,
@@ -282,7 +282,7 @@ class FileStorage(RecordBackend):
     def _read_run(self, run_id: str) -> RunRecord | None:
         path = self._run_dir(run_id) / "run.json"
         try:
-            return decode_run(path.read_bytes(), str(path))
+            return self._decode_run(run_id, path.read_bytes(), str(path))
         except FileNotFoundError:
             return None
 

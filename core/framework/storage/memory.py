@@ -32,7 +32,8 @@ class MemoryStorage(RecordBackend):
     def __init__(self, *, max_checkpoint_bytes: int | None = None) -> None:
         super().__init__(max_checkpoint_bytes=max_checkpoint_bytes)
         self.records: dict[tuple[str, int], bytes] = {}
-        self._index: dict[str, list[IndexEntry]] = {}
+        # Per run, index entries by seq, in seq order.
+        self._index: dict[str, dict[int, IndexEntry]] = {}
         self._runs: dict[str, bytes] = {}
         self._control: dict[str, bytes] = {}
         # Per run, effect rows by key; dicts keep insertion order, which is start order.
@@ -45,7 +46,11 @@ class MemoryStorage(RecordBackend):
         return nullcontext()
 
     def _entries(self, run_id: str) -> list[IndexEntry]:
-        return list(self._index.get(run_id, []))
+        return list(self._index.get(run_id, {}).values())
+
+    def _last_entry(self, run_id: str) -> IndexEntry | None:
+        index = self._index.get(run_id)
+        return next(reversed(index.values())) if index else None
 
     def _read_body(self, run_id: str, entry: IndexEntry) -> bytes:
         body = self.records.get((run_id, entry.seq))
@@ -55,22 +60,18 @@ class MemoryStorage(RecordBackend):
 
     def _append(self, run_id: str, entry: IndexEntry, body: bytes) -> None:
         self.records[(run_id, entry.seq)] = body
-        self._index.setdefault(run_id, []).append(entry)
+        self._index.setdefault(run_id, {})[entry.seq] = entry
 
     def _retire(self, run_id: str, hide: set[int], drop: set[int]) -> None:
-        kept = []
-        for entry in self._index.get(run_id, []):
-            if entry.seq in drop:
-                del self.records[(run_id, entry.seq)]
-            else:
-                kept.append(
-                    entry.model_copy(update={"visible": False}) if entry.seq in hide else entry
-                )
-        self._index[run_id] = kept
+        index = self._index.get(run_id, {})
+        for seq in drop & index.keys():
+            del index[seq], self.records[(run_id, seq)]
+        for seq in hide & index.keys():
+            index[seq] = index[seq].model_copy(update={"visible": False})
 
     def _drop_run_records(self, run_id: str) -> None:
-        for entry in self._index.pop(run_id, []):
-            del self.records[(run_id, entry.seq)]
+        for seq in self._index.pop(run_id, {}):
+            del self.records[(run_id, seq)]
 
     def _insert_run(self, record: RunRecord, body: bytes) -> bool:
         if record.run_id in self._runs:
@@ -80,7 +81,7 @@ class MemoryStorage(RecordBackend):
 
     def _read_run(self, run_id: str) -> RunRecord | None:
         body = self._runs.get(run_id)
-        return None if body is None else decode_run(body, f"memory run {run_id!r}")
+        return None if body is None else self._decode_run(run_id, body, f"memory run {run_id!r}")
 
     def _replace_run(self, record: RunRecord, body: bytes) -> None:
         self._runs[record.run_id] = body

@@ -19,8 +19,12 @@ from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage._engine.chains import Link
-from framework.storage._engine.record_format import IndexEntry, encode_run
+from framework.storage._engine.lru import LRUCache
+from framework.storage._engine.record_format import IndexEntry, decode_run, encode_run
 from framework.storage.twins import StoreLock
+
+# Run records remembered with their stored bytes (see ``_decode_run``).
+_KNOWN_RUNS = 256
 
 
 class RecordPrimitives(ABC):
@@ -32,6 +36,7 @@ class RecordPrimitives(ABC):
 
     def __init__(self) -> None:
         self._lock = StoreLock()
+        self._known_runs: LRUCache[str, tuple[bytes, RunRecord]] = LRUCache(_KNOWN_RUNS)
 
     @abstractmethod
     def _close_store(self) -> None:
@@ -146,7 +151,23 @@ class RecordPrimitives(ABC):
         return record
 
     def _store_run(self, record: RunRecord) -> None:
-        self._replace_run(record, encode_run(record))
+        body = encode_run(record)
+        self._replace_run(record, body)
+        self._known_runs.put(record.run_id, (body, record))
+
+    def _decode_run(self, run_id: str, body: bytes, where: str) -> RunRecord:
+        """The run record ``body`` holds (``where`` names it in errors).
+
+        The record last stored or read for the run is handed out again while the stored
+        bytes are the same: records are read-only values, and a run's record is read at
+        every step (for its fencing token) but mostly changed by this instance itself.
+        """
+        known = self._known_runs.get(run_id)
+        if known is not None and known[0] == body:
+            return known[1]
+        record = decode_run(body, where)
+        self._known_runs.put(run_id, (body, record))
+        return record
 
     def _check_fence(self, run_id: str, token: int, what: str) -> RunRecord:
         """The run's record if its fencing token is ``token``, else ``FencedOutError``."""
