@@ -16,7 +16,10 @@ callers keep the previous tree (a backend's write cache) while building the next
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
+from collections.abc import Iterable
 from typing import Any
 
 from framework.errors import CorruptCheckpointError
@@ -34,11 +37,14 @@ def diff(old: Any, new: Any) -> dict[str, Any] | None:
 
 
 def _diff(old: Any, new: Any, depth: int) -> dict[str, Any] | None:
-    if _same(old, new):
+    # Each level is compared once: a changed tree is walked, never compared whole first.
+    if old is new:
         return None
     if type(old) is dict and type(new) is dict and depth < _MAX_DEPTH:
         changed: dict[str, Any] = {}
-        for key, value in new.items():
+        candidates, removed = _candidates(old, new)
+        for key in candidates:
+            value = new[key]
             before = old.get(key, _ABSENT)
             if before is value:
                 continue  # encoding keeps the very objects of unchanged scalars
@@ -48,21 +54,46 @@ def _diff(old: Any, new: Any, depth: int) -> dict[str, Any] | None:
             sub = _diff(before, value, depth + 1)
             if sub is not None:
                 changed[key] = sub
-        removed = [key for key in old if key not in new]
         delta: dict[str, Any] = {}
         if changed:
             delta["~"] = changed
         if removed:
             delta["-"] = removed
-        return delta
-    grew = type(old) is list and type(new) is list and len(new) > len(old)
-    if grew and _same(old, new[: len(old)]):
-        return {"+": new[len(old) :]}
-    return {"=": new}
+        return delta or None
+    if type(old) is list and type(new) is list and len(new) >= len(old):
+        # Encoding copies lists but keeps their scalar items, so a list that only grew
+        # starts with the very same objects.
+        kept = all(map(operator.is_, old, new)) or _same(old, new[: len(old)])
+        if kept:
+            return {"+": new[len(old) :]} if len(new) > len(old) else None
+        return {"=": new}
+    return None if _same(old, new) else {"=": new}
+
+
+def _candidates(old: dict[str, Any], new: dict[str, Any]) -> tuple[Iterable[str], list[str]]:
+    """The keys of ``new`` that may differ from ``old``, and the keys ``new`` lacks.
+
+    When ``new`` starts with ``old``'s keys in order (a dict that grew, like visit counts),
+    the candidates are only the keys whose value is another object, and the added ones —
+    found in C, not key by key; otherwise every key is one.
+    """
+    if len(new) >= len(old) >= _POSITIONAL_FROM:
+        keys = list(new)
+        if keys[: len(old)] == list(old):
+            moved = itertools.compress(keys, map(operator.is_not, old.values(), new.values()))
+            return itertools.chain(moved, keys[len(old) :]), []
+    return new, [key for key in old if key not in new]
+
+
+# Below this many keys, looking at every key costs less than setting up the positional scan.
+_POSITIONAL_FROM = 32
 
 
 # Values of these types equal only values of the same type, so ``==`` on them is exact.
 _EXACT_TYPES = frozenset({str, type(None)})
+# A value of one of these types equals no value of another of them (int is not bool or
+# float), so ``==`` between two collections of them is exact too.
+_EXACT_ACROSS = frozenset({str, int, type(None)})
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -73,14 +104,18 @@ def _same(a: Any, b: Any) -> bool:
         return False
     # ``a == b`` holds; only numbers and booleans hidden inside can still differ in type.
     if type(a) is list:
-        return _EXACT_TYPES.issuperset(map(type, a)) or all(map(_same, a, b))
+        return _exact(a, b) or all(map(_same, a, b))
     if type(a) is dict:
-        return _EXACT_TYPES.issuperset(map(type, a.values())) or all(
-            _same(v, b[k]) for k, v in a.items()
-        )
+        return _exact(a.values(), b.values()) or all(_same(v, b[k]) for k, v in a.items())
     if type(a) is float and a == 0.0:
         return math.copysign(1.0, a) == math.copysign(1.0, b)
     return True
+
+
+def _exact(a: Iterable[Any], b: Iterable[Any]) -> bool:
+    """Whether two equal collections hold only values ``==`` compares exactly (checked in C)."""
+    kinds = set(map(type, a))
+    return kinds <= _EXACT_TYPES or (kinds <= _EXACT_ACROSS and set(map(type, b)) <= _EXACT_ACROSS)
 
 
 def apply_delta(old: Any, delta: Any) -> Any:

@@ -44,6 +44,14 @@ _CODEC_FIELDS = {
 }
 # Identity lives in the record header, not in the state tree, so deltas do not repeat it.
 _HEADER_FIELDS = {"id", "run_id", "seq"}
+_NOT_DUMPED = {
+    "node_id",
+    *_HEADER_FIELDS,
+    *_CODEC_FIELDS,
+    "execution_path",
+    "visit_counts",
+    "retry_counts",
+}
 
 
 class RecordForm(StrEnum):
@@ -80,9 +88,13 @@ class IndexEntry(BaseModel):
 
 def encode_state(cp: Checkpoint) -> dict[str, Any]:
     """The checkpoint as a JSON tree without its identity fields; raises on unencodable values."""
-    tree = cp.model_dump(mode="json", exclude={"node_id", *_HEADER_FIELDS, *_CODEC_FIELDS})
+    tree = cp.model_dump(mode="json", exclude=_NOT_DUMPED)
     for field, path in _CODEC_FIELDS.items():
         tree[field] = codec.encode(getattr(cp, field), path)
+    # Plain JSON already, and they grow with the run: copied in C, not dumped item by item.
+    tree["execution_path"] = list(cp.execution_path)
+    tree["visit_counts"] = dict(cp.visit_counts)
+    tree["retry_counts"] = dict(cp.retry_counts)
     return tree
 
 
