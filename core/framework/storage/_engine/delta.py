@@ -11,7 +11,8 @@ A delta is itself a JSON tree, one of three operations:
 Trees come from :func:`framework.storage.codec.encode`, so every value is a dict with str
 keys, a list or a JSON scalar; a codec type tag is just another dict key here, which keeps
 this module independent of what the tags mean. :func:`apply_delta` never mutates its input:
-callers keep the previous tree (a backend's write cache) while building the next one.
+callers keep the previous tree (a backend's write cache) while building the next one;
+:func:`apply_chain` changes the tree it is given, for a chain just read from storage.
 """
 
 from __future__ import annotations
@@ -119,11 +120,25 @@ def _exact(a: Iterable[Any], b: Iterable[Any]) -> bool:
 
 
 def apply_delta(old: Any, delta: Any) -> Any:
-    """Apply ``delta`` (from :func:`diff`) to ``old`` and return the new tree.
+    """Apply ``delta`` (from :func:`diff`) to ``old`` and return the new tree; ``old`` is
+    left as it was.
 
     Raises :class:`CorruptCheckpointError` when the delta does not fit ``old`` — a record
     chain that does not belong together is corruption, never something to guess around.
     """
+    return _apply(old, delta, in_place=False)
+
+
+def apply_chain(tree: Any, deltas: Iterable[Any]) -> Any:
+    """Apply each of ``deltas`` in turn to ``tree``, which is changed in place: for a tree
+    and deltas just parsed, which nothing else holds, a long chain then costs what its
+    deltas change, not a copy of the tree per delta. Errors as :func:`apply_delta`."""
+    for delta in deltas:
+        tree = _apply(tree, delta, in_place=True)
+    return tree
+
+
+def _apply(old: Any, delta: Any, *, in_place: bool) -> Any:
     if type(delta) is not dict:
         raise CorruptCheckpointError(f"malformed delta operation {type(delta).__name__}")
     if "=" in delta and len(delta) == 1:
@@ -131,17 +146,20 @@ def apply_delta(old: Any, delta: Any) -> Any:
     if "+" in delta and len(delta) == 1:
         if type(old) is not list or type(delta["+"]) is not list:
             raise CorruptCheckpointError("an append delta applies only to a list")
+        if in_place:
+            old.extend(delta["+"])
+            return old
         return [*old, *delta["+"]]
     if type(old) is not dict or not set(delta) <= {"~", "-"}:
         raise CorruptCheckpointError("a dict delta applies only to a dict")
-    result = dict(old)
+    result = old if in_place else dict(old)
     for key in delta.get("-", []):
         if key not in result:
             raise CorruptCheckpointError(f"a delta removes the missing key {key!r}")
         del result[key]
     for key, sub in delta.get("~", {}).items():
         if key in result:
-            result[key] = apply_delta(result[key], sub)
+            result[key] = _apply(result[key], sub, in_place=in_place)
         elif type(sub) is dict and set(sub) == {"="}:
             result[key] = sub["="]
         else:

@@ -48,7 +48,7 @@ from framework.schemas.run import RunCriteria, RunFilter, RunRecord, RunTotals
 from framework.settings import DEFAULT_LEASE_TTL_SECONDS
 from framework.storage._engine import effect_rows, leasing, run_rows, signals
 from framework.storage._engine.chains import Tip, chain_of, find_broken, plan_prune
-from framework.storage._engine.delta import apply_delta, diff, resized
+from framework.storage._engine.delta import apply_chain, diff, resized
 from framework.storage._engine.lru import LRUCache
 from framework.storage._engine.primitives import RecordPrimitives
 from framework.storage._engine.record_format import (
@@ -367,8 +367,9 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         return removed
 
     def _load(self, run_id: str, entries: list[IndexEntry], entry: IndexEntry) -> Checkpoint:
+        by_seq = {e.seq: e for e in entries}
         try:
-            tree = self._tree(run_id, {e.seq: e for e in entries}, entry)
+            tree = self._tree(run_id, by_seq, entry)
         except CorruptCheckpointError as exc:
             # The cached tip may be built on the record that just failed; never extend it.
             self._tips.pop(run_id)
@@ -376,14 +377,16 @@ class RecordBackend(RecordPrimitives, StorageBackend):
                 f"checkpoint {entry.metadata.id!r} (seq {entry.seq}) of run {run_id!r} is "
                 f"corrupt: {exc}"
             ) from None
+        if entry is entries[-1]:
+            # A run is loaded to be continued: its next save is a delta on this tree.
+            self._tips.put(run_id, Tip.of_chain(chain_of(by_seq, entry), tree))
         return decode_state(tree, run_id=run_id, seq=entry.seq, checkpoint_id=entry.metadata.id)
 
     def _tree(self, run_id: str, by_seq: dict[int, IndexEntry], entry: IndexEntry) -> Any:
         """Rebuild a record's state tree from the full record its chain starts at."""
         chain = chain_of(by_seq, entry)
-        tree = open_payload(self._read_body(run_id, chain[0]), chain[0], run_id)
-        for link in chain[1:]:
-            tree = apply_delta(tree, open_payload(self._read_body(run_id, link), link, run_id))
+        bodies = (open_payload(self._read_body(run_id, link), link, run_id) for link in chain)
+        tree = apply_chain(next(bodies), bodies)
         if type(tree) is not dict:
             raise CorruptCheckpointError(f"record {entry.seq} does not hold a checkpoint state")
         return tree
