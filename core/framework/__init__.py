@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from framework.graph.plan import PlanStep as PlanStep
     from framework.graph.plan_run import PlanExecutionResult as PlanExecutionResult
     from framework.graph.spec import GraphSpec as GraphSpec
+    from framework.graph.spec import PreparedGraph as PreparedGraph
     from framework.runner.runner import AgentRunner as AgentRunner
     from framework.schemas.config import CheckpointConfig as CheckpointConfig
     from framework.schemas.run import RunStatus as RunStatus
@@ -69,6 +70,7 @@ _EXPORTS = {
     "Plan": "framework.graph.plan",
     "PlanExecutionResult": "framework.graph.plan_run",
     "PlanStep": "framework.graph.plan",
+    "PreparedGraph": "framework.graph.spec",
     "RunStatus": "framework.schemas.run",
     "SQLiteStorage": "framework.storage.sqlite",
     "StorageBackend": "framework.storage.backend",

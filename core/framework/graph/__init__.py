@@ -25,7 +25,7 @@ from framework.graph.review import (
     JudgmentAction,
 )
 from framework.graph.shared_memory import SharedMemory
-from framework.graph.spec import GraphSpec
+from framework.graph.spec import GraphSpec, PreparedGraph
 from framework.graph.step_context import StepContext
 from framework.graph.worker_node import StepExecutionResult, WorkerNode
 
@@ -59,6 +59,7 @@ __all__ = [
     "Plan",
     "PlanExecutionResult",
     "PlanStep",
+    "PreparedGraph",
     "RetryPolicy",
     "RunState",
     "SharedMemory",

@@ -49,7 +49,7 @@ from framework.graph.node import (
 )
 from framework.graph.retry import RetryPolicy, announce_retry, is_retryable
 from framework.graph.shared_memory import SharedMemory
-from framework.graph.spec import GraphSpec
+from framework.graph.spec import GraphSpec, PreparedGraph
 from framework.llm.provider import LLMProvider, Tool
 from framework.runtime.recorder import DecisionLog, RunRecorder
 from framework.schemas.checkpoint import ExecutorType
@@ -145,9 +145,21 @@ class GraphExecutor:
         )
         return problems
 
+    def prepare(self, graph: GraphSpec) -> PreparedGraph:
+        """``graph`` validated for this executor and fingerprinted, to run many times.
+
+        Raises :class:`GraphValidationError` listing every problem. Pass the result to
+        :meth:`execute` instead of the graph: each run then skips the checks, whose cost
+        grows with the graph. It keeps a copy of ``graph``, so later edits of ``graph`` do
+        not reach it; prepare again after changing the graph or this executor's functions.
+        """
+        if problems := self.validate(graph):
+            raise GraphValidationError(problems)
+        return PreparedGraph.of(graph.model_copy(deep=True))
+
     async def execute(
         self,
-        graph: GraphSpec,
+        graph: GraphSpec | PreparedGraph,
         goal: Goal | None = None,
         input_data: Mapping[str, Any] | None = None,
         session_state: Mapping[str, Any] | None = None,
@@ -184,26 +196,33 @@ class GraphExecutor:
         raises ``CheckpointsLostError``; ``force_restart=True`` starts an existing run over
         from ``input_data`` instead (see :mod:`framework.durable._opening`).
         """
-        if problems := [*self.validate(graph), *(goal.problems() if goal else [])]:
+        prepared: PreparedGraph | None = None
+        if isinstance(graph, PreparedGraph):
+            prepared, problems = graph, []
+        else:
+            problems = self.validate(graph)
+            prepared = None if problems else PreparedGraph.of(graph)
+        if problems := [*problems, *(goal.problems() if goal else [])]:
             raise GraphValidationError(problems)
-        adapter = GraphAdapter(graph, session_state, resume_input, goal)
+        assert prepared is not None
+        adapter = GraphAdapter(prepared.graph, session_state, resume_input, goal)
         spec = RunSpec(
             run_id=run_id,
             executor_type=ExecutorType.GRAPH,
-            graph_id=graph.id,
-            fingerprint=graph.fingerprint(),
+            graph_id=prepared.graph.id,
+            fingerprint=prepared.fingerprint,
             input_data=input_data,
             force=force,
             agent_id=agent_id,
             budget=RunBudget(max_tokens=max_tokens, max_cost=max_cost),
             force_restart=force_restart,
         )
-        walk = functools.partial(self._walk, graph, goal, adapter)
+        walk = functools.partial(self._walk, prepared, goal, adapter)
         return await run_durably(adapter, self.checkpoint_manager, spec, walk)
 
     async def _walk(
         self,
-        graph: GraphSpec,
+        prepared: PreparedGraph,
         goal: Goal | None,
         adapter: GraphAdapter,
         state: RunState,
@@ -213,13 +232,14 @@ class GraphExecutor:
 
         A run that storage does not name takes the runtime's id (or a random one).
         """
+        graph = prepared.graph
         goal_id = goal.id if goal else graph.goal_id or graph.id
         description = goal.description if goal else graph.description
         human_input = adapter.human_input
         started = await self._log.start_run(goal_id, description, human_input, state.run_id)
         if run.run_id is None:
             state.run_id = started or state.run_id or uuid.uuid4().hex
-        result = await self._run(graph, goal, state, human_input, adapter.resumed_at, run)
+        result = await self._run(prepared, goal, state, human_input, adapter.resumed_at, run)
         await run.stopped(state, state.last_node, *_ending(result))
         if result.paused_at:
             narrative = f"paused at '{result.paused_at}': {result.pause_reason}"
@@ -253,7 +273,7 @@ class GraphExecutor:
 
     async def _run(
         self,
-        graph: GraphSpec,
+        prepared: PreparedGraph,
         goal: Goal | None,
         state: RunState,
         input_data: dict[str, Any],
@@ -261,7 +281,7 @@ class GraphExecutor:
         run: RunObserver[RunState],
     ) -> ExecutionResult:
         memory = SharedMemory(state.memory)
-        routes = graph.routes()
+        graph, routes = prepared.graph, prepared.routes
         nodes = routes.nodes
         arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
         budget, effects = run.budget, run.effects

@@ -15,7 +15,7 @@ from framework.graph.expressions import check_expression, compile_expression
 from framework.graph.node import NodeSpec, NodeType
 from framework.storage import codec
 
-__all__ = ["GraphRoutes", "GraphSpec"]
+__all__ = ["GraphRoutes", "GraphSpec", "PreparedGraph"]
 
 
 class GraphSpec(BaseModel):
@@ -362,3 +362,24 @@ def _on_success(edges: Iterable[EdgeSpec]) -> list[EdgeSpec]:
 
 def _terminal(node_id: str, terminal_nodes: Collection[str], success: list[EdgeSpec]) -> bool:
     return node_id in terminal_nodes if terminal_nodes else not success
+
+
+@dataclass(frozen=True)
+class PreparedGraph:
+    """A graph checked once, to run many times: what ``GraphExecutor.prepare`` returns.
+
+    Validating a graph and fingerprinting it grow with its size (about 20 ms at 1,000
+    nodes) and are done at every run of a :class:`GraphSpec`; a prepared graph carries
+    the results, so starting or resuming a run of it costs what storage costs. It holds
+    its own copy of the graph: editing the original afterwards changes nothing, and the
+    copy must not be edited.
+    """
+
+    graph: GraphSpec
+    fingerprint: str
+    routes: GraphRoutes
+
+    @classmethod
+    def of(cls, graph: GraphSpec) -> PreparedGraph:
+        """``graph`` as it is now, already validated by the caller (not copied)."""
+        return cls(graph, graph.fingerprint(), graph.routes())
