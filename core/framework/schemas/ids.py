@@ -95,6 +95,10 @@ def _problem(value: Any, max_length: int, *, file_name: bool = True) -> str | No
         return "must not be empty"
     if len(value) > max_length:
         return f"is {len(value)} characters long, at most {max_length} are allowed"
+    if _ALLOWED.fullmatch(value):
+        # The alphabet holds no control character, space or separator: only the checks
+        # that look at the id's shape are left, in the same order.
+        return "contains '..'" if ".." in value else _shape_problem(value, file_name)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         return "contains a NUL or control character"
     if any(ch.isspace() for ch in value):
@@ -103,6 +107,13 @@ def _problem(value: Any, max_length: int, *, file_name: bool = True) -> str | No
         return "contains '..'"
     if "/" in value or "\\" in value:
         return "contains a path separator"
+    if problem := _shape_problem(value, file_name):
+        return problem
+    bad = next(ch for ch in value if not _ALLOWED.fullmatch(ch))
+    return f"contains the character {bad!r}"
+
+
+def _shape_problem(value: str, file_name: bool) -> str | None:
     if value[0] in ".-":
         return f"must not start with {value[0]!r}"
     if file_name and _DRIVE.match(value):
@@ -111,7 +122,4 @@ def _problem(value: Any, max_length: int, *, file_name: bool = True) -> str | No
         return "must not end with '.'"
     if file_name and value.split(".", 1)[0].lower() in _DEVICE_NAMES:
         return "is a reserved device name on Windows"
-    if not _ALLOWED.fullmatch(value):
-        bad = next(ch for ch in value if not _ALLOWED.fullmatch(ch))
-        return f"contains the character {bad!r}"
     return None
