@@ -9,6 +9,9 @@ writes only under ``decisions/``)::
                                                 row and its payload
     runs/{run_id}/control.json                  the pending pause / cancel request, if any
     runs/{run_id}/effects/{sha256(key)[:32]}.json  one effect row: {"effect", "ordinal"}
+    runs/{run_id}/items.json                    a batch run's item ledger: its counts and
+                                                one row per item, checksummed, rewritten
+                                                whole at each change
     runs/{run_id}/.lock                         the run's write lock (see below)
 
 Every file is written to a temp file in its own folder, flushed (and fsynced with
@@ -39,7 +42,7 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
@@ -52,9 +55,10 @@ from framework.errors import (
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.ids import validate_run_id
+from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults, codec
-from framework.storage._engine import IndexEntry, LRUCache, RecordBackend, filter_runs
+from framework.storage._engine import IndexEntry, ItemRow, LRUCache, RecordBackend, filter_runs
 from framework.storage._file_index import (
     RECORD_NAME,
     Index,
@@ -354,6 +358,69 @@ class FileStorage(RecordBackend):
             [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
         )
         return [body for _, body in sorted(_effect_row(p) for p in paths)]
+
+    # --- item ledgers -----------------------------------------------------------------------
+
+    def _read_items(self, run_id: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        rows = self._ledger(run_id)[1]
+        return {item_id: rows[item_id].body for item_id in item_ids if item_id in rows}
+
+    def _scan_items(
+        self,
+        run_id: str,
+        status: ItemStatus | None,
+        after_seq: int,
+        limit: int | None,
+        due_by: str | None,
+    ) -> list[bytes]:
+        found: list[bytes] = []
+        for row in sorted(self._ledger(run_id)[1].values(), key=lambda row: row.seq):
+            if limit is not None and len(found) >= limit:
+                break
+            if row.seq <= after_seq or (status is not None and row.status is not status):
+                continue
+            if due_by is not None and row.due is not None and row.due > due_by:
+                continue
+            found.append(row.body)
+        return found
+
+    def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
+        stored = self._ledger(run_id)[1]
+        stored.update((row.item_id, row) for row in rows)
+        content = {
+            "counts": json.loads(counts),
+            "items": [
+                [row.item_id, row.seq, row.status.value, row.due, json.loads(row.body)]
+                for row in sorted(stored.values(), key=lambda row: row.seq)
+            ],
+        }
+        document = {**content, "checksum": codec.checksum(codec.canonical_bytes(content))}
+        path = self._run_dir(run_id) / "items.json"
+        self._write_atomic(path, codec.canonical_bytes(document), "items")
+
+    def _read_item_counts(self, run_id: str) -> bytes | None:
+        return self._ledger(run_id)[0]
+
+    def _ledger(self, run_id: str) -> tuple[bytes | None, dict[str, ItemRow]]:
+        """The run's item ledger file: its counts and its rows by id (none if absent)."""
+        path = self._run_dir(run_id) / "items.json"
+        try:
+            document = json.loads(path.read_bytes())
+            content = {"counts": document["counts"], "items": document["items"]}
+            if codec.checksum(codec.canonical_bytes(content)) != document["checksum"]:
+                raise ValueError("it failed its checksum")
+            rows = {
+                item_id: ItemRow(item_id, seq, ItemStatus(status), due, codec.canonical_bytes(tree))
+                for item_id, seq, status, due, tree in content["items"]
+            }
+            return codec.canonical_bytes(content["counts"]), rows
+        except FileNotFoundError:
+            return None, {}
+        except (KeyError, TypeError, ValueError, CheckpointEncodeError) as exc:
+            raise StorageError(
+                f"the item ledger {path} is corrupt ({exc}); restore it from a backup or "
+                "delete the run"
+            ) from None
 
     # --- atomic writes --------------------------------------------------------------------
 

@@ -7,14 +7,15 @@ loses them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from framework.errors import CorruptCheckpointError
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
+from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunFilter, RunRecord
-from framework.storage._engine import IndexEntry, RecordBackend, decode_run, filter_runs
+from framework.storage._engine import IndexEntry, ItemRow, RecordBackend, decode_run, filter_runs
 
 __all__ = ["MemoryStorage"]
 
@@ -38,6 +39,9 @@ class MemoryStorage(RecordBackend):
         self._control: dict[str, bytes] = {}
         # Per run, effect rows by key; dicts keep insertion order, which is start order.
         self._effects: dict[str, dict[str, bytes]] = {}
+        # Per run, item rows by id; an item is added once, so insertion order is seq order.
+        self._items: dict[str, dict[str, ItemRow]] = {}
+        self._item_counts: dict[str, bytes] = {}
 
     def _close_store(self) -> None:
         """Nothing to release; the data stays readable until the instance is dropped."""
@@ -95,11 +99,13 @@ class MemoryStorage(RecordBackend):
 
     def _delete_run(self, run_id: str) -> bool:
         existed = run_id in self._runs or run_id in self._index
-        existed |= run_id in self._control or run_id in self._effects
+        existed |= run_id in self._control or run_id in self._effects or run_id in self._items
         self._drop_run_records(run_id)
         self._runs.pop(run_id, None)
         self._control.pop(run_id, None)
         self._effects.pop(run_id, None)
+        self._items.pop(run_id, None)
+        self._item_counts.pop(run_id, None)
         return existed
 
     # --- control signals and effects ------------------------------------------------------
@@ -121,3 +127,37 @@ class MemoryStorage(RecordBackend):
 
     def _effect_bodies(self, run_id: str) -> list[bytes]:
         return list(self._effects.get(run_id, {}).values())
+
+    # --- item ledgers -----------------------------------------------------------------------
+
+    def _read_items(self, run_id: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        rows = self._items.get(run_id, {})
+        return {item_id: rows[item_id].body for item_id in item_ids if item_id in rows}
+
+    def _scan_items(
+        self,
+        run_id: str,
+        status: ItemStatus | None,
+        after_seq: int,
+        limit: int | None,
+        due_by: str | None,
+    ) -> list[bytes]:
+        found: list[bytes] = []
+        for row in self._items.get(run_id, {}).values():
+            if limit is not None and len(found) >= limit:
+                break
+            if row.seq <= after_seq or (status is not None and row.status is not status):
+                continue
+            if due_by is not None and row.due is not None and row.due > due_by:
+                continue
+            found.append(row.body)
+        return found
+
+    def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
+        stored = self._items.setdefault(run_id, {})
+        for row in rows:
+            stored[row.item_id] = row
+        self._item_counts[run_id] = counts
+
+    def _read_item_counts(self, run_id: str) -> bytes | None:
+        return self._item_counts.get(run_id)

@@ -9,8 +9,11 @@ which also survives power loss.
 Tables: ``schema_version`` (one row), ``runs`` (the run record, lease included, plus the
 columns runs are filtered and ordered by), ``checkpoint_records`` (one row per stored
 record: its index entry as columns and the payload as a blob, keyed by ``(run_id, seq)``),
-``control_signals`` (the pending request per run) and ``effects`` (one row per effect,
-keyed by ``(run_id, key)``, listed in rowid order, which is insertion order). The layout is
+``control_signals`` (the pending request per run), ``effects`` (one row per effect,
+keyed by ``(run_id, key)``, listed in rowid order, which is insertion order), ``items`` (a
+batch run's ledger: one row per item keyed by ``(run_id, item_id)``, with the seq, status
+and due time it is claimed and listed by) and ``item_counts`` (its counts per status, one
+row per run, written in the same transaction as the items). The layout is
 created by numbered migrations; a database of an older version is migrated when opened.
 A fenced write reads the run's fencing token and writes inside one ``BEGIN IMMEDIATE``
 transaction, so the check and the write are atomic between processes.
@@ -28,7 +31,7 @@ import os
 import sqlite3
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC
 from pathlib import Path
@@ -40,9 +43,10 @@ from framework.errors import CorruptCheckpointError, StorageError
 from framework.schemas.checkpoint import CheckpointMetadata
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
+from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults
-from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run
+from framework.storage._engine import IndexEntry, ItemRow, RecordBackend, RecordForm, decode_run
 from framework.storage._engine.chains import RecordLink
 from framework.storage.twins import WouldWait, on_the_loop
 
@@ -95,8 +99,28 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, key)
         )""",
     ),
+    (
+        """CREATE TABLE items (
+            run_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            due_key TEXT,
+            body BLOB NOT NULL,
+            PRIMARY KEY (run_id, item_id)
+        )""",
+        "CREATE INDEX items_by_seq ON items (run_id, seq)",
+        "CREATE INDEX items_by_status ON items (run_id, status, seq)",
+        """CREATE TABLE item_counts (
+            run_id TEXT PRIMARY KEY,
+            body BLOB NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+_RUN_TABLES = ("runs", "checkpoint_records", "control_signals", "effects", "items", "item_counts")
+# Ids per query when reading items by id (far below SQLite's limit on parameters).
+_IDS_PER_QUERY = 500
 
 _ENTRY_SELECT = (
     "SELECT seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata "
@@ -328,7 +352,7 @@ class SQLiteStorage(RecordBackend):
 
     def _delete_run(self, run_id: str) -> bool:
         deleted = 0
-        for table in ("runs", "checkpoint_records", "control_signals", "effects"):
+        for table in _RUN_TABLES:
             deleted += self._db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,)).rowcount
         return deleted > 0
 
@@ -385,6 +409,62 @@ class SQLiteStorage(RecordBackend):
             "SELECT body FROM effects WHERE run_id = ? ORDER BY rowid", (run_id,)
         ).fetchall()
         return [bytes(body) for (body,) in rows]
+
+    # --- item ledgers -----------------------------------------------------------------------
+
+    def _read_items(self, run_id: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for start in range(0, len(item_ids), _IDS_PER_QUERY):
+            chunk = list(item_ids[start : start + _IDS_PER_QUERY])
+            marks = ", ".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT item_id, body FROM items WHERE run_id = ? AND item_id IN ({marks})",
+                (run_id, *chunk),
+            ).fetchall()
+            found.update((item_id, bytes(body)) for item_id, body in rows)
+        return found
+
+    def _scan_items(
+        self,
+        run_id: str,
+        status: ItemStatus | None,
+        after_seq: int,
+        limit: int | None,
+        due_by: str | None,
+    ) -> list[bytes]:
+        sql = "SELECT body FROM items WHERE run_id = ? AND seq > ?"
+        params: list[Any] = [run_id, after_seq]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status.value)
+        if due_by is not None:
+            sql += " AND (due_key IS NULL OR due_key <= ?)"
+            params.append(due_by)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [bytes(body) for (body,) in self._db.execute(sql, params).fetchall()]
+
+    def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
+        self._db.executemany(
+            "INSERT INTO items (run_id, item_id, seq, status, due_key, body) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, item_id) DO UPDATE SET "
+            "seq = excluded.seq, status = excluded.status, due_key = excluded.due_key, "
+            "body = excluded.body",
+            [(run_id, r.item_id, r.seq, r.status.value, r.due, r.body) for r in rows],
+        )
+        self._db.execute(
+            "INSERT INTO item_counts (run_id, body) VALUES (?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET body = excluded.body",
+            (run_id, counts),
+        )
+
+    def _read_item_counts(self, run_id: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT body FROM item_counts WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
 
 # Checkpoint the log into the database every 128 pages and cut it back to 256 KiB after:

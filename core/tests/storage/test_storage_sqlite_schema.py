@@ -10,6 +10,7 @@ import pytest
 
 from framework.errors import StorageError
 from framework.schemas.control import ControlAction
+from framework.schemas.item import NewItem
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
 from framework.storage import SQLiteStorage, codec
@@ -92,8 +93,17 @@ def test_a_failed_write_rolls_back_completely(tmp_path: Path):
     storage.close()
 
 
+def _downgrade_to_version_2(path: Path) -> None:
+    """Make the database exactly what version 2 wrote: no item ledgers."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE items")
+        conn.execute("DROP TABLE item_counts")
+        conn.execute("UPDATE schema_version SET version = 2")
+
+
 def _downgrade_to_version_1(path: Path) -> None:
     """Make the database exactly what version 1 wrote: no coordination tables or lease fields."""
+    _downgrade_to_version_2(path)
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE control_signals")
         conn.execute("DROP TABLE effects")
@@ -125,12 +135,31 @@ def test_a_version_1_database_is_migrated_and_keeps_working(tmp_path: Path):
         storage.start_effect("run-1", "n", "n:x", "idem")
 
     assert _query(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     with SQLiteStorage(path) as storage:
         assert storage.load_latest_checkpoint("run-1").seq == 1
         assert storage.get_run("run-1").fencing_token == 1
         assert storage.get_control("run-1").action is ControlAction.PAUSE
         assert [e.key for e in storage.list_effects("run-1")] == ["n:x"]
+
+
+def test_a_version_2_database_gets_item_ledgers_and_keeps_its_runs(tmp_path: Path):
+    path = tmp_path / "state.db"
+    with SQLiteStorage(path) as storage:
+        storage.create_run(RunRecord(run_id="run-1"))
+        storage.save_checkpoint(make_checkpoint("run-1", 0))
+    _downgrade_to_version_2(path)
+
+    with SQLiteStorage(path) as storage:
+        token = storage.claim_run("run-1", make_owner_id()).fencing_token
+        added = storage.add_items(
+            "run-1", [NewItem(item_id="doc-1", content_hash="h")], fencing_token=token
+        )
+        assert added.added == 1
+        assert storage.load_latest_checkpoint("run-1").seq == 0
+
+    assert _query(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert _query(path, "SELECT item_id, status FROM items") == [("doc-1", "pending")]
 
 
 # Moved from the storage spec's growth tests (test_growth.py): the file size is SQLite's own.

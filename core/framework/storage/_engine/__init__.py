@@ -4,6 +4,7 @@ A backend that stores records subclasses :class:`RecordBackend` and implements t
 primitives of :class:`~.primitives.RecordPrimitives` — nothing else.
 """
 
+from framework.storage._engine.item_format import ItemRow
 from framework.storage._engine.lru import LRUCache
 from framework.storage._engine.primitives import RecordPrimitives
 from framework.storage._engine.record_backend import CorruptCheckpointWarning, RecordBackend
@@ -17,6 +18,7 @@ from framework.storage._engine.record_format import (
 __all__ = [
     "CorruptCheckpointWarning",
     "IndexEntry",
+    "ItemRow",
     "LRUCache",
     "RecordBackend",
     "RecordForm",

@@ -17,8 +17,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from framework.errors import FencedOutError, InvalidArgumentError, RunNotFoundError
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
+from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage._engine.chains import Link
+from framework.storage._engine.item_format import ItemRow
 from framework.storage._engine.lru import LRUCache
 from framework.storage._engine.record_format import IndexEntry, decode_run, encode_run
 from framework.storage.twins import StoreLock
@@ -139,6 +141,33 @@ class RecordPrimitives(ABC):
     @abstractmethod
     def _effect_bodies(self, run_id: str) -> list[bytes]:
         """Every effect row of the run, in the order the keys were first written."""
+
+    # --- item ledgers -----------------------------------------------------------------------
+
+    @abstractmethod
+    def _read_items(self, run_id: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored rows of those of ``item_ids`` the run's ledger holds, by id."""
+
+    @abstractmethod
+    def _scan_items(
+        self,
+        run_id: str,
+        status: ItemStatus | None,
+        after_seq: int,
+        limit: int | None,
+        due_by: str | None,
+    ) -> list[bytes]:
+        """Rows by seq: with ``status`` (any when ``None``), seq above ``after_seq``, and when
+        ``due_by`` is given only rows whose ``due`` is ``None`` or not after it; at most
+        ``limit``."""
+
+    @abstractmethod
+    def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
+        """Insert or replace ``rows`` (by item id) and the ledger's counts, in one atomic step."""
+
+    @abstractmethod
+    def _read_item_counts(self, run_id: str) -> bytes | None:
+        """The ledger's stored counts, or ``None`` for a run without items."""
 
     # --- guards -----------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ its index entry, read a record body, list index entries, retire records, the run
 control and effect equivalents, and the write guard), so the memory, file and SQLite
 backends only say *where* bytes go, never *what* they mean. Checkpoints are implemented
 here; runs, leases, control signals and effects are functions over the primitives
-(:mod:`.run_rows`, :mod:`.leasing`, :mod:`.signals`, :mod:`.effect_rows`) that this class
+(:mod:`.run_rows`, :mod:`.leasing`, :mod:`.signals`, :mod:`.effect_rows`,
+:mod:`.item_rows`) that this class
 only wires in. Its methods are synchronous; each async twin runs its method in a worker
 thread (:func:`~framework.storage.twins.thread_twin`), or on the caller's loop for a
 backend whose calls are quicker than a thread hop (``runs_inline``: memory, SQLite; one that
@@ -35,7 +36,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Unpack
 
 from framework.errors import CorruptCheckpointError, InvalidArgumentError, StorageError
@@ -43,10 +46,18 @@ from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
 from framework.schemas.control import ControlAction, ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.ids import validate_checkpoint_id, validate_node_id, validate_run_id
+from framework.schemas.item import (
+    ItemCounts,
+    ItemOutcome,
+    ItemRecord,
+    ItemsAdded,
+    ItemStatus,
+    NewItem,
+)
 from framework.schemas.lease import Lease
 from framework.schemas.run import RunCriteria, RunFilter, RunRecord, RunTotals
 from framework.settings import DEFAULT_LEASE_TTL_SECONDS
-from framework.storage._engine import effect_rows, leasing, run_rows, signals
+from framework.storage._engine import effect_rows, item_rows, leasing, run_rows, signals
 from framework.storage._engine.chains import Tip, chain_of, find_broken, plan_prune
 from framework.storage._engine.delta import apply_chain, diff, resized
 from framework.storage._engine.lru import LRUCache
@@ -254,6 +265,62 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     def list_effects(self, run_id: str) -> list[EffectRecord]:
         return effect_rows.list_all(self, run_id)
 
+    # --- item ledgers -------------------------------------------------------------------
+
+    def add_items(
+        self,
+        run_id: str,
+        items: Sequence[NewItem],
+        *,
+        fencing_token: int,
+        replace_changed: bool = False,
+    ) -> ItemsAdded:
+        return item_rows.add(self, run_id, items, fencing_token, replace_changed)
+
+    def claim_items(
+        self,
+        run_id: str,
+        *,
+        limit: int,
+        worker: str,
+        fencing_token: int,
+        now: datetime | None = None,
+    ) -> list[ItemRecord]:
+        return item_rows.claim(self, run_id, limit, worker, fencing_token, now)
+
+    def finish_items(
+        self, run_id: str, outcomes: Sequence[ItemOutcome], *, fencing_token: int
+    ) -> ItemCounts:
+        return item_rows.finish(self, run_id, outcomes, fencing_token)
+
+    def requeue_items(
+        self,
+        run_id: str,
+        *,
+        status: ItemStatus,
+        fencing_token: int,
+        item_ids: Sequence[str] | None = None,
+        error_type: str | None = None,
+    ) -> int:
+        return item_rows.requeue(self, run_id, status, fencing_token, item_ids, error_type)
+
+    def get_item(self, run_id: str, item_id: str) -> ItemRecord | None:
+        return item_rows.get(self, run_id, item_id)
+
+    def list_items(
+        self,
+        run_id: str,
+        *,
+        status: ItemStatus | None = None,
+        after_seq: int = -1,
+        limit: int | None = None,
+        error_contains: str | None = None,
+    ) -> list[ItemRecord]:
+        return item_rows.list_items(self, run_id, status, after_seq, limit, error_contains)
+
+    def item_counts(self, run_id: str) -> ItemCounts:
+        return item_rows.counts(self, run_id)
+
     # --- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -292,6 +359,13 @@ class RecordBackend(RecordPrimitives, StorageBackend):
     afail_effect = thread_twin(fail_effect)
     aget_effect = thread_twin(get_effect)
     alist_effects = thread_twin(list_effects)
+    aadd_items = thread_twin(add_items)
+    aclaim_items = thread_twin(claim_items)
+    afinish_items = thread_twin(finish_items)
+    arequeue_items = thread_twin(requeue_items)
+    aget_item = thread_twin(get_item)
+    alist_items = thread_twin(list_items)
+    aitem_counts = thread_twin(item_counts)
     aclose = thread_twin(close)
 
     # --- internals ------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+"""How an item of a batch run's ledger is stored: the row every record backend keeps.
+
+An :class:`ItemRow` is the plain JSON of the item's
+:class:`~framework.schemas.item.ItemRecord`, its input and result encoded by the codec so
+they come back exactly, beside the few columns a backend filters on: seq, status, and when
+the item is due (:func:`due_key`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from pydantic import ValidationError
+
+from framework.errors import CheckpointDecodeError, StorageError
+from framework.schemas.item import ItemRecord, ItemStatus
+from framework.storage import codec
+
+__all__ = ["ItemRow", "decode_item", "due_key", "encode_item"]
+
+
+class ItemRow(NamedTuple):
+    """An item as a backend stores it: the columns it filters on, and the row's bytes."""
+
+    item_id: str
+    seq: int
+    status: ItemStatus
+    due: str | None
+    """:func:`due_key` of the item's ``next_attempt_at``."""
+    body: bytes
+
+
+def due_key(moment: datetime) -> str:
+    """A time as text that sorts in time order (UTC, microseconds)."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}"
+
+
+def encode_item(item: ItemRecord) -> ItemRow:
+    """The stored row of an item; ``CheckpointEncodeError`` naming it if a value cannot be."""
+    tree = item.model_dump(mode="json", exclude={"input", "result"})
+    where = f"item[{item.item_id!r}]"
+    tree["input"] = codec.encode(item.input, f"{where}.input")
+    tree["result"] = codec.encode(item.result, f"{where}.result")
+    due = None if item.next_attempt_at is None else due_key(item.next_attempt_at)
+    return ItemRow(item.item_id, item.seq, item.status, due, codec.canonical_bytes(tree))
+
+
+def decode_item(body: bytes, run_id: str) -> ItemRecord:
+    """Revive an item row; ``StorageError`` if it is unreadable."""
+    try:
+        tree = json.loads(body)
+        where = f"item[{tree.get('item_id')!r}]"
+        tree["input"] = codec.decode(tree.get("input"), f"{where}.input")
+        tree["result"] = codec.decode(tree.get("result"), f"{where}.result")
+        return ItemRecord.model_validate(tree)
+    except (ValueError, TypeError, AttributeError, ValidationError, CheckpointDecodeError) as exc:
+        raise StorageError(
+            f"an item row of run {run_id!r} is unreadable ({exc}); restore it from a backup "
+            "or delete the run"
+        ) from None
