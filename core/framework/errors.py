@@ -10,7 +10,8 @@ attributes. This module imports nothing of the framework, so every layer may use
     AgentGraphError
     ├── InvalidArgumentError (ValueError)    a call was given a value it cannot take
     │   ├── InvalidIdError                   an id unsafe in a path or a query
-    │   └── GraphValidationError             a graph, plan or session state is invalid
+    │   ├── GraphValidationError             a graph, plan or session state is invalid
+    │   └── BatchSubmissionError             a batch's items repeat an id or changed
     ├── ExpressionError                      a condition expression is refused or fails
     ├── MemoryAccessError                    a node used a key outside its declared keys
     ├── NodeExecutionError                   raised by a node implementation
@@ -36,8 +37,9 @@ attributes. This module imports nothing of the framework, so every layer may use
     │   │   └── CorruptCheckpointError       checksum or chain broken
     │   ├── CheckpointTooLargeError          above max_checkpoint_bytes
     │   └── CheckpointSaveError              a save failed; the run must not go on as if saved
-    └── EffectError
-        └── InDoubtEffectError               an effect started but never recorded an outcome
+    ├── EffectError
+    │   └── InDoubtEffectError               an effect started but never recorded an outcome
+    └── PermanentItemError                   raised by a batch's function: fail the item now
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from datetime import datetime
 __all__ = [
     "AgentGraphError",
     "AgentLoadError",
+    "BatchSubmissionError",
     "CheckpointDecodeError",
     "CheckpointEncodeError",
     "CheckpointError",
@@ -68,6 +71,7 @@ __all__ = [
     "LeaseHeldError",
     "MemoryAccessError",
     "NodeExecutionError",
+    "PermanentItemError",
     "PlanExecutionError",
     "RunCancelledError",
     "RunConflictError",
@@ -92,6 +96,17 @@ class InvalidIdError(InvalidArgumentError):
 
 
 # --- graph model and execution ------------------------------------------------------------
+
+
+class BatchSubmissionError(InvalidArgumentError):
+    """A batch's submission gives one item id twice, or changes an item the batch holds.
+
+    ``item_ids`` lists them (the first few are in the message).
+    """
+
+    def __init__(self, message: str, item_ids: list[str]) -> None:
+        super().__init__(message)
+        self.item_ids = item_ids
 
 
 class ExpressionError(AgentGraphError):
@@ -313,3 +328,11 @@ class EffectError(AgentGraphError):
 
 class InDoubtEffectError(EffectError):
     """An effect started but never recorded an outcome, and in_doubt_effects='raise'."""
+
+
+class PermanentItemError(AgentGraphError):
+    """Raised by a batch's item function: this item fails now, without another attempt.
+
+    For an input that can never succeed (a document that is not text, say); any other
+    exception is retried up to the batch's ``max_attempts``.
+    """

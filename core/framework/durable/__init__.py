@@ -1,5 +1,5 @@
 """What makes any run survive: the checkpoint manager, the run driver and the one path every
-run takes, opening runs, run commands and the effects ledger.
+run takes, opening runs, run commands, and the effects and item ledgers.
 
 Executors report to a :class:`RunObserver` — a :class:`DurableRun` or a :class:`NullRun` —
 through :func:`run_durably`, with a :class:`RunAdapter` that says what their checkpoint
@@ -8,6 +8,7 @@ holds. This package knows storage and schemas, never graphs.
 
 from framework.durable._commands import ResumePreview
 from framework.durable._driver import INTERRUPTED, DurableRun
+from framework.durable._items import ItemLedger
 from framework.durable._ledger import (
     EffectLedger,
     effect_key,
@@ -28,6 +29,7 @@ __all__ = [
     "CheckpointSaveWarning",
     "DurableRun",
     "EffectLedger",
+    "ItemLedger",
     "NullRun",
     "ResumePreview",
     "RunAdapter",

@@ -3,19 +3,20 @@
 :meth:`DurableRun.open` finds or creates the run record, refuses what must not run (a
 cancelled run, conflicting input, a changed graph), returns a completed run's final
 checkpoint untouched, and otherwise claims the run's lease and loads its latest valid
-checkpoint (see :mod:`._opening`). :meth:`DurableRun.run` then executes the executor's
-walk inside an anyio task group scoped to the run, beside a heartbeat that renews the lease
-every third of its ttl and, under ``durability="async"``, a bounded background writer. The
-walk reports through the :class:`~._observer.RunObserver` calls: :meth:`boundary`,
+checkpoint (see :mod:`._opening`). :meth:`DurableRun.run` then executes the executor's walk
+inside an anyio task group scoped to the run, beside a heartbeat that renews the lease every
+third of its ttl and, under ``durability="async"``, a bounded background writer. The walk
+reports through the :class:`~._observer.RunObserver` calls: :meth:`boundary`,
 :meth:`check_control`, :meth:`node_done` (checkpoint per save frequency and durability) and
 :meth:`stopped`, which records the ending with one finisher: :meth:`complete`,
 :meth:`pause`, :meth:`cancel`, :meth:`fail`. The executor's state becomes a checkpoint only
 through its adapter's ``snapshot``. Every write of the run — checkpoints, the run record,
 effects (through :attr:`DurableRun.effects`) and control signals — carries the lease's
 fencing token, so a writer whose lease was taken over gets ``FencedOutError`` and writes
-nothing more. A fenced-out effect write stops the run like a fenced-out checkpoint: the
-node's own handling of the error does not matter, the walk is cancelled and ``run`` raises
-the ``FencedOutError``, recording nothing.
+nothing more; so does every write of a batch's item ledger (through
+:attr:`DurableRun.items`). A fenced-out effect write stops the run like a fenced-out
+checkpoint: the node's own handling of the error does not matter, the walk is cancelled and
+``run`` raises the ``FencedOutError``, recording nothing.
 
 When the run stops without a finisher: a cancellation of the caller (Ctrl-C, a cancel
 scope) makes it *paused* with a reason starting ``interrupted`` (the node in flight re-runs
@@ -37,6 +38,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from framework.durable._control_watch import ControlWatch
+from framework.durable._items import ItemLedger
 from framework.durable._ledger import EffectLedger
 from framework.durable._observer import Stop
 from framework.durable._opening import OpenedRun, RunSpec, open_run
@@ -88,12 +90,18 @@ class DurableRun(Generic[S]):
         self.lease = opened.lease
         self.created = opened.created
         self.budget: RunBudget = opened.record.budget
+        token = None if opened.lease is None else opened.lease.fencing_token
         self.effects = EffectLedger(
             self.storage,
             self.run_id,
             self.config.in_doubt_effects,
-            fencing_token=None if opened.lease is None else opened.lease.fencing_token,
+            fencing_token=token,
             on_fenced=self._fenced_out,
+        )
+        self.items: ItemLedger | None = (
+            None
+            if token is None
+            else ItemLedger(self.storage, self.run_id, token, self._fenced_out)
         )
         self._opened = opened
         self._progress = _Progress()

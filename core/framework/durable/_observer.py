@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from framework.durable._items import ItemLedger
 from framework.durable._ledger import EffectLedger
 from framework.schemas.checkpoint import Checkpoint
 from framework.schemas.control import ControlAction
@@ -53,6 +54,10 @@ class RunObserver(Protocol[S_contra]):
     @property
     def effects(self) -> EffectLedger | None:
         """The run's effects ledger; ``None`` when nothing is recorded."""
+
+    @property
+    def items(self) -> ItemLedger | None:
+        """The run's item ledger (a batch's items); ``None`` when nothing is recorded."""
 
     def boundary(self, state: S_contra, after: str | None) -> None:
         """The run is whole between two nodes, last after ``after`` (``None``: none yet)."""
@@ -108,6 +113,7 @@ class NullRun(Generic[S]):
     checkpoint: Checkpoint | None = None
     finished = False
     effects: EffectLedger | None = None
+    items: ItemLedger | None = None
 
     def __init__(self, run_id: str | None = None, budget: RunBudget | None = None) -> None:
         self.run_id = run_id

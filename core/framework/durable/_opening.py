@@ -160,9 +160,10 @@ def check_reuse(record: RunRecord, spec: RunSpec) -> None:
         )
     if record.status is RunStatus.CANCELLED:
         why = f" ({record.status_reason})" if record.status_reason else ""
+        when = record.finished_at or record.updated_at
         raise RunCancelledError(
-            f"run {run_id!r} was cancelled{why}; cancelled runs never continue. Start a new "
-            "run, or fork this one from one of its checkpoints"
+            f"run {run_id!r} was cancelled{why} at {when:%Y-%m-%d %H:%M:%S} UTC; cancelled "
+            "runs never continue. Start a new run, or fork this one from one of its checkpoints"
         )
 
 

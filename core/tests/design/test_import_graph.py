@@ -11,11 +11,12 @@ MAY_IMPORT = {
     "schemas": set(),
     "storage": {"schemas"},
     "durable": {"schemas", "storage"},
+    "batch": {"schemas", "storage", "durable", "llm"},
     "runtime": {"schemas"},
     "llm": set(),
-    "graph": {"schemas", "storage", "durable", "runtime", "llm"},
-    "runner": {"schemas", "storage", "durable", "runtime", "llm", "graph"},
-    "cli": {"schemas", "storage", "durable", "runtime", "llm", "graph", "runner"},
+    "graph": {"schemas", "storage", "durable", "batch", "runtime", "llm"},
+    "runner": {"schemas", "storage", "durable", "batch", "runtime", "llm", "graph"},
+    "cli": {"schemas", "storage", "durable", "batch", "runtime", "llm", "graph", "runner"},
     "testing": {"schemas", "storage", "durable", "runtime"},
 }
 
