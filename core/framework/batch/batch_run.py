@@ -47,7 +47,6 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from framework._callables import call_sync_or_async
@@ -334,15 +333,27 @@ class _Batch:
         self._send, self._receive = anyio.create_memory_object_stream[
             tuple[ItemOutcome, int, anyio.Event]
         ](math.inf)
+        work, taken = anyio.create_memory_object_stream[ItemRecord](math.inf)
         async with anyio.create_task_group() as group:
             group.start_soon(self._committer)
-            ending = await self._claim_until_done(group)
+            for _ in range(self.config.concurrency):
+                group.start_soon(self._worker, taken.clone())
+            taken.close()
+            ending = await self._claim_until_done(work)
             while self.in_flight:
                 await self._wait()
+            work.close()
             self._send.close()
         return ending
 
-    async def _claim_until_done(self, group: TaskGroup) -> tuple[RunStatus, str]:
+    async def _worker(self, taken: MemoryObjectReceiveStream[ItemRecord]) -> None:
+        async with taken:
+            async for item in taken:
+                await self._attempt(item)
+
+    async def _claim_until_done(
+        self, work: MemoryObjectSendStream[ItemRecord]
+    ) -> tuple[RunStatus, str]:
         while True:
             if ending := await self._must_stop():
                 return ending
@@ -351,7 +362,7 @@ class _Batch:
             claimed = await self.ledger.claim(free, self.worker) if free else []
             for item in claimed:
                 self.in_flight += 1
-                group.start_soon(self._attempt, item)
+                work.send_nowait(item)
             if claimed:
                 continue
             if self.in_flight:

@@ -8,6 +8,8 @@ ledger, so a batch's progress is read without scanning its items.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -187,13 +189,24 @@ class ItemCounts(BaseModel):
         """Items that will not run again unless put back: completed, failed, skipped."""
         return self.completed + self.failed + self.skipped
 
-    def moved(self, before: ItemStatus | None, after: ItemStatus) -> ItemCounts:
-        """These counts with one item moved from ``before`` (``None``: a new item) to ``after``."""
-        counts = self.model_dump(exclude={"usage"})
-        if before is not None:
-            counts[before.value] -= 1
-        counts[after.value] += 1
-        return self.model_copy(update=counts)
+    def after(
+        self,
+        moves: Iterable[tuple[ItemStatus | None, ItemStatus]],
+        usage: ItemUsage | None = None,
+    ) -> ItemCounts:
+        """These counts once each item of ``moves`` went from its first status (``None``: a
+        new item) to its second, and ``usage`` was consumed."""
+        counts = Counter[str]()
+        for before, now in moves:
+            if before is not None:
+                counts[before.value] -= 1
+            counts[now.value] += 1
+        values = {name: getattr(self, name) + counts[name] for name in _STATUS_FIELDS}
+        total = self.usage if usage is None else self.usage + usage
+        return ItemCounts(**values, usage=total)
+
+
+_STATUS_FIELDS = tuple(status.value for status in ItemStatus)
 
 
 class ItemsAdded(BaseModel):

@@ -25,6 +25,7 @@ from framework.schemas.item import (
     ItemRecord,
     ItemsAdded,
     ItemStatus,
+    ItemUsage,
     NewItem,
 )
 from framework.storage._engine.item_format import decode_item, due_key, encode_item
@@ -51,6 +52,7 @@ def add(
         tally = _counts(store, run_id)
         stored = _read(store, run_id, ids)
         written: list[ItemRecord] = []
+        moves: list[tuple[ItemStatus | None, ItemStatus]] = []
         now = utc_now()
         for item in items:
             old = stored.get(item.item_id)
@@ -58,7 +60,7 @@ def add(
                 new = ItemRecord(
                     run_id=run_id,
                     item_id=item.item_id,
-                    seq=tally.total,
+                    seq=tally.total + added,
                     input=item.input,
                     content_hash=item.content_hash,
                     added_at=now,
@@ -83,9 +85,9 @@ def add(
                         "retry_from": old.attempts,
                     }
                 )
-            tally = tally.moved(None if old is None else old.status, ItemStatus.PENDING)
+            moves.append((None if old is None else old.status, ItemStatus.PENDING))
             written.append(new)
-        _write(store, run_id, written, tally)
+        _write(store, run_id, written, tally.after(moves))
     return ItemsAdded(added=added, unchanged=unchanged, changed=changed)
 
 
@@ -121,8 +123,8 @@ def claim(
                     }
                 )
             )
-            tally = tally.moved(ItemStatus.PENDING, ItemStatus.RUNNING)
-        _write(store, run_id, claimed, tally)
+        moves = [(ItemStatus.PENDING, ItemStatus.RUNNING)] * len(claimed)
+        _write(store, run_id, claimed, tally.after(moves))
     return claimed
 
 
@@ -147,9 +149,9 @@ def finish(
                     "only a claimed item can be finished; nothing was recorded"
                 )
             finished.append(_finished(item, outcome, now))
-            tally = tally.moved(ItemStatus.RUNNING, outcome.status).model_copy(
-                update={"usage": tally.usage + outcome.usage}
-            )
+        moves = [(ItemStatus.RUNNING, outcome.status) for outcome in outcomes]
+        usage = sum((outcome.usage for outcome in outcomes), ItemUsage())
+        tally = tally.after(moves, usage)
         _write(store, run_id, finished, tally)
     return tally
 
@@ -193,8 +195,7 @@ def requeue(
             if status is ItemStatus.FAILED:
                 update.update(retry_from=item.attempts, finished_at=None)
             requeued.append(item.model_copy(update=update))
-            tally = tally.moved(status, ItemStatus.PENDING)
-        _write(store, run_id, requeued, tally)
+        _write(store, run_id, requeued, tally.after([(status, ItemStatus.PENDING)] * len(requeued)))
     return len(requeued)
 
 
