@@ -48,3 +48,15 @@ def test_durable_runs_code_runs_and_prints_what_it_promises(tmp_path: Path) -> N
 def test_fresh_machine_section_has_exactly_the_demo_and_test_commands() -> None:
     commands = _code_block(_section("Fresh machine"), "sh").split("\n")
     assert [c for c in commands if c.strip()] == ["make demo", "make test"]
+
+
+def test_batches_code_runs_and_prints_what_it_promises(tmp_path: Path) -> None:
+    script = tmp_path / "batch.py"
+    script.write_text(_code_block(_section("Batches"), "python"), encoding="utf-8")
+    for _ in range(2):  # the second time, the stored batch answers
+        completed = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert completed.stdout == "completed 19 1\n"
+    assert (tmp_path / "batches.db").is_file()
