@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import signal
 import traceback
 from collections.abc import (
     AsyncIterable,
@@ -47,6 +48,7 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
+from anyio import CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from framework._callables import call_sync_or_async
@@ -125,10 +127,33 @@ class BatchRunner:
         *,
         max_tokens: int | None = None,
         max_cost: float | None = None,
+        pause_on_signals: bool = False,
     ) -> BatchResult:
         """Run ``fn`` over ``items`` as batch ``run_id``, or continue that batch (see the
         module docs). ``max_tokens`` / ``max_cost`` set the batch's budget: once spent, it
-        pauses with reason ``budget_exhausted``; resuming with a higher one continues."""
+        pauses with reason ``budget_exhausted``; resuming with a higher one continues.
+
+        ``pause_on_signals`` (from the main thread): the first Ctrl-C or SIGTERM pauses the
+        batch once the items in flight are done; a second one stops it at once (the items
+        in flight run again on resume), and the result says it was interrupted.
+        """
+        if not pause_on_signals:
+            return await self._run(run_id, items, fn, max_tokens, max_cost)
+        result: BatchResult | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._pause_on_signals, run_id, group.cancel_scope)
+            result = await self._run(run_id, items, fn, max_tokens, max_cost)
+            group.cancel_scope.cancel()
+        return result if result is not None else await self._stored_result(run_id)
+
+    async def _run(
+        self,
+        run_id: str,
+        items: Iterable[Any] | AsyncIterable[Any] | None,
+        fn: ItemFunction,
+        max_tokens: int | None,
+        max_cost: float | None,
+    ) -> BatchResult:
         spec = RunSpec(
             run_id=run_id,
             executor_type=ExecutorType.BATCH,
@@ -145,6 +170,27 @@ class BatchRunner:
     async def status(self, run_id: str) -> BatchStatus | None:
         """How batch ``run_id`` stands, read from storage; ``None`` if there is no such run."""
         return await read_status(self.manager.storage, run_id)
+
+    async def _pause_on_signals(self, run_id: str, scope: CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+            seen = 0
+            async for number in received:
+                seen += 1
+                if seen > 1:
+                    scope.cancel()
+                    return
+                name = signal.Signals(number).name
+                await self.pause(run_id, f"{name} received; the items in flight finished first")
+
+    async def _stored_result(self, run_id: str) -> BatchResult:
+        """The batch's result as storage holds it (after its run was interrupted)."""
+        record = await self.manager.storage.aget_run(run_id)
+        counts = await self.manager.storage.aitem_counts(run_id)
+        if record is None:
+            return BatchResult(run_id=run_id, status=RunStatus.PENDING, counts=counts)
+        return BatchResult(
+            run_id=run_id, status=record.status, reason=record.status_reason, counts=counts
+        )
 
     async def retry_failed(
         self,
