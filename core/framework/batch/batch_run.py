@@ -11,7 +11,8 @@ is its item ledger in storage:
    with the same content left as they are (a completed item never runs again), a changed
    or repeated id refused with :class:`~framework.errors.BatchSubmissionError` (unless
    ``replace_changed`` / ``drop_duplicates``). ``items=None`` adds nothing.
-3. Due items are claimed, at most ``concurrency`` in flight. An attempt that raises is
+3. Due items are claimed, at most ``concurrency`` in flight, each attempt started within
+   the ``requests_per_minute`` and ``tokens_per_minute`` limits. An attempt that raises is
    retried with exponential backoff and jitter up to ``max_attempts`` (the next attempt's
    time is in the ledger, so a restart keeps it); a ``PermanentItemError``, an exception
    not in ``retry_on`` or a result the codec cannot store fails the item at once. A failed
@@ -53,6 +54,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from framework._callables import call_sync_or_async
 from framework.batch._ids import new_item
+from framework.batch._limits import RateLimit
 from framework.batch.context import ItemContext
 from framework.batch.policy import BatchConfig
 from framework.batch.progress import BatchProgress, BatchResult, BatchStatus, read_status
@@ -366,6 +368,9 @@ class _Batch:
         self.progress = progress
         self.fn = fn
         self.worker = self.config.worker or make_owner_id()
+        rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
+        self.requests = None if rpm is None else RateLimit(rpm)
+        self.tokens = None if tpm is None else RateLimit(tpm)
         self.in_flight = 0
         self.counts = ItemCounts()
         self.changed = anyio.Event()
@@ -447,8 +452,12 @@ class _Batch:
     async def _attempt(self, item: ItemRecord) -> None:
         attempt = item.attempts - item.retry_from
         ctx = ItemContext(run_id=self.run_id, item_id=item.item_id, attempt=attempt)
+        if self.requests is not None:
+            await self.requests.acquire()
+        if self.tokens is not None:
+            await self.tokens.acquire(0)
         try:
-            result = await call_sync_or_async(self.fn, item.input, ctx)
+            result = await self._called(item, ctx)
             codec.encode(result, f"the result of item {item.item_id!r}")
             outcome = ItemOutcome(
                 item_id=item.item_id, status=ItemStatus.COMPLETED, result=result, usage=ctx.usage
@@ -460,6 +469,13 @@ class _Batch:
         await done.wait()
         self.in_flight -= 1
         self._notify()
+
+    async def _called(self, item: ItemRecord, ctx: ItemContext) -> Any:
+        try:
+            return await call_sync_or_async(self.fn, item.input, ctx)
+        finally:
+            if self.tokens is not None:
+                self.tokens.charge(ctx.usage.tokens_in + ctx.usage.tokens_out)
 
     def _failure(
         self, item: ItemRecord, attempt: int, exc: Exception, ctx: ItemContext

@@ -36,6 +36,11 @@ class BatchConfig:
     """Stop the batch (failed, resumable) once this many items failed for good."""
     max_failed_ratio: float | None = None
     """Stop it once this fraction of its finished items failed (after at least 10)."""
+    requests_per_minute: float | None = None
+    """Attempts started per minute at most (most items make one model request)."""
+    tokens_per_minute: float | None = None
+    """Tokens (in + out, as the attempts report them) per minute at most: an attempt starts
+    only while the tokens of earlier ones are paid off."""
     progress_interval: float = 2.0
     """Seconds between two progress snapshots (stored, and sent as an event)."""
     poll_interval: float = 0.5
@@ -59,6 +64,10 @@ class BatchConfig:
             raise InvalidArgumentError(f"jitter must be in [0, 1), not {self.jitter!r}")
         if self.poll_interval <= 0:
             raise InvalidArgumentError("poll_interval must be positive")
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            limit = getattr(self, name)
+            if limit is not None and not limit > 0:
+                raise InvalidArgumentError(f"{name} must be positive (or None), not {limit!r}")
         if self.max_failures is not None and self.max_failures < 1:
             raise InvalidArgumentError("max_failures must be at least 1 (or None)")
         ratio = self.max_failed_ratio
