@@ -39,7 +39,8 @@ attributes. This module imports nothing of the framework, so every layer may use
     │   └── CheckpointSaveError              a save failed; the run must not go on as if saved
     ├── EffectError
     │   └── InDoubtEffectError               an effect started but never recorded an outcome
-    └── PermanentItemError                   raised by a batch's function: fail the item now
+    ├── PermanentItemError                   raised by a batch's function: fail the item now
+    └── ItemRunError                         an item's graph run failed or paused: retry it
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ __all__ = [
     "InDoubtEffectError",
     "InvalidArgumentError",
     "InvalidIdError",
+    "ItemRunError",
     "LLMError",
     "LLMScriptExhaustedError",
     "LeaseHeldError",
@@ -336,3 +338,8 @@ class PermanentItemError(AgentGraphError):
     For an input that can never succeed (a document that is not text, say); any other
     exception is retried up to the batch's ``max_attempts``.
     """
+
+
+class ItemRunError(AgentGraphError):
+    """The graph run of one batch item failed or paused; the batch retries the item, and
+    its run resumes where it stopped."""

@@ -54,7 +54,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from framework._callables import call_sync_or_async
 from framework.batch._ids import new_item
-from framework.batch._limits import RateLimit
+from framework.batch._rate_limit import RateLimit
 from framework.batch.context import ItemContext
 from framework.batch.policy import BatchConfig
 from framework.batch.progress import BatchProgress, BatchResult, BatchStatus, read_status

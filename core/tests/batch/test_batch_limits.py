@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from framework.batch import BatchConfig, BatchRunner, ItemContext, batch_run
-from framework.batch._limits import RateLimit
+from framework.batch._rate_limit import RateLimit
 from framework.durable import CheckpointManager
 
 
