@@ -7,6 +7,7 @@ batch, and pause / stop requests are honoured between items. Builds on
 :mod:`framework.durable` and the storage contract's item group; knows nothing of graphs.
 """
 
+from framework.batch._ids import child_run_id
 from framework.batch.batch_run import BatchEvent, BatchRunner, ItemFunction
 from framework.batch.context import ItemContext
 from framework.batch.policy import BatchConfig
@@ -22,4 +23,5 @@ __all__ = [
     "FailedItem",
     "ItemContext",
     "ItemFunction",
+    "child_run_id",
 ]

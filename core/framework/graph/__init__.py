@@ -10,7 +10,7 @@ from framework.graph._edges import EdgeCondition, EdgeSpec
 from framework.graph.executor import GraphExecutor
 from framework.graph.flexible_executor import ExecutorConfig, FlexibleGraphExecutor
 from framework.graph.goal import Constraint, Goal, SuccessCriterion
-from framework.graph.graph_items import child_run_id, graph_per_item
+from framework.graph.graph_items import graph_per_item
 from framework.graph.graph_run import ExecutionResult, NodeOutcome, RunState
 from framework.graph.judge import HybridJudge
 from framework.graph.node import NodeContext, NodeProtocol, NodeResult, NodeSpec, NodeType
@@ -69,6 +69,5 @@ __all__ = [
     "StepStatus",
     "SuccessCriterion",
     "WorkerNode",
-    "child_run_id",
     "graph_per_item",
 ]

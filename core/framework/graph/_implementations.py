@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING, Any
 from framework.errors import GraphValidationError
 from framework.graph.expressions import check_expression
 from framework.graph.llm_nodes import LLMNode, RouterNode
+from framework.graph.map_node import MapNode
 from framework.graph.node import FunctionNode, NodeProtocol, NodeSpec, NodeType
 
 if TYPE_CHECKING:
+    from framework.durable import CheckpointManager
     from framework.llm.provider import LLMProvider
 
 
 _LLM_TYPES = (NodeType.LLM_GENERATE, NodeType.LLM_TOOL_USE)
+_FUNCTION_TYPES = (NodeType.FUNCTION, NodeType.MAP)
 
 
 class NodeImplementations:
@@ -43,10 +46,16 @@ class NodeImplementations:
     def register_node(self, node_id: str, impl: NodeProtocol) -> None:
         self._nodes[node_id] = impl
 
-    def for_node(self, spec: NodeSpec) -> NodeProtocol:
-        """The implementation that carries out ``spec``."""
+    def for_node(self, spec: NodeSpec, manager: CheckpointManager | None = None) -> NodeProtocol:
+        """The implementation that carries out ``spec`` (a map node's batch goes through
+        ``manager``)."""
         if spec.id in self._nodes:
             return self._nodes[spec.id]
+        if spec.node_type is NodeType.MAP:
+            func = self.function_for(spec)
+            if func is None:
+                raise GraphValidationError([f"map node '{spec.id}' has no function"])
+            return MapNode(func, manager)
         if spec.node_type is NodeType.ROUTER:
             return RouterNode(self.function_for(spec))
         if spec.node_type in _LLM_TYPES:
@@ -64,9 +73,11 @@ class NodeImplementations:
         """What keeps ``node`` from running with these implementations and ``llm``."""
         if node.id in self._nodes:
             return []
-        if node.node_type is NodeType.FUNCTION and self.function_for(node) is None:
+        if node.node_type in _FUNCTION_TYPES and self.function_for(node) is None:
             key = node.function_name
-            return [f"function node '{node.id}' has no function; register one as '{key}'"]
+            return [f"{node.node_type} node '{node.id}' has no function; register one as '{key}'"]
+        if node.node_type is NodeType.MAP and not (node.input_keys and node.output_keys):
+            return [f"map node '{node.id}' needs an input key (its list) and an output key"]
         if node.node_type in _LLM_TYPES and llm is None:
             return [f"{node.node_type} node '{node.id}' needs an LLM; pass llm=..."]
         if node.node_type is not NodeType.ROUTER:

@@ -362,7 +362,7 @@ class GraphExecutor:
         effects: EffectLedger | None,
     ) -> NodeOutcome:
         """Run a node, retrying failed attempts as its spec and the retry policy allow."""
-        impl = self._impls.for_node(spec)
+        impl = self._impls.for_node(spec, self.checkpoint_manager)
         tokens, cost, latency = 0, 0.0, 0
         attempt = 0
         while True:

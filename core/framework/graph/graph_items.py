@@ -2,40 +2,26 @@
 
 ``BatchRunner(manager).run(run_id, items, graph_per_item(executor, graph))`` runs ``graph``
 once per item through ``executor`` (which checkpoints through the same manager), as the
-child run :func:`child_run_id` names: a crash inside a long multi-step item resumes inside
-that item, at its next node, when the batch puts the item back; an item whose child run
-completed earlier gets that run's stored result without running a node. A child run that
-fails or pauses fails the attempt, and the batch retries it (the child resumes at the node
-that failed). Each attempt reports the tokens and cost its child run spent during it.
+child run :func:`~framework.batch.child_run_id` names: a crash inside a long multi-step item
+resumes inside that item, at its next node, when the batch puts the item back; an item whose
+child run completed earlier gets that run's stored result without running a node. A child
+run that fails or pauses fails the attempt, and the batch retries it (the child resumes at
+the node that failed). Each attempt reports the tokens and cost its child run spent during
+it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from framework.batch import ItemContext, ItemFunction
+from framework.batch import ItemContext, ItemFunction, child_run_id
 from framework.errors import ItemRunError
 from framework.graph.executor import GraphExecutor
 from framework.graph.goal import Goal
 from framework.graph.spec import GraphSpec, PreparedGraph
-from framework.schemas.ids import ID_MAX_LENGTH, validate_run_id
 
-__all__ = ["child_run_id", "graph_per_item"]
-
-
-def child_run_id(batch_run_id: str, item_id: str) -> str:
-    """The run id of item ``item_id``'s graph run in batch ``batch_run_id``: the two joined,
-    or the item id's hash when that would be too long or not a valid id."""
-    joined = f"{batch_run_id}--{item_id}"
-    try:
-        if len(joined) <= ID_MAX_LENGTH:
-            return validate_run_id(joined)
-    except ValueError:
-        pass
-    digest = hashlib.sha256(item_id.encode("utf-8")).hexdigest()[:24]
-    return validate_run_id(f"{batch_run_id[: ID_MAX_LENGTH - 27]}--{digest}")
+__all__ = ["graph_per_item"]
 
 
 def graph_per_item(

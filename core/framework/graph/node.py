@@ -54,6 +54,10 @@ class NodeType(StrEnum):
     HUMAN_INPUT = "human_input"
     """Its output is a human's input (from the approval callback, or from the call's
     input); until there is one the run pauses there, and resumes at it."""
+    MAP = "map"
+    """Runs its function on each element of the list in its first input key, as a durable
+    batch of the run (see :mod:`framework.graph.map_node`); its first output key gets the
+    results in order and the failures."""
 
 
 class NodeSpec(BaseModel):

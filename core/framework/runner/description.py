@@ -189,13 +189,13 @@ def _function_problems(definition: AgentDefinition, functions: Mapping[str, Any]
     """Nodes without their function: the one they name, else the one named like them."""
     problems = []
     for node in definition.graph.nodes:
-        if node.node_type is NodeType.FUNCTION:
+        if node.node_type in (NodeType.FUNCTION, NodeType.MAP):
             wanted = node.function_name
             if wanted not in functions:
                 lack = _lack(definition, wanted)
                 if node.id in functions:
                     lack += f" (its '{node.id}', named like the node, is not used)"
-                problems.append(f"function node '{node.id}' has no function: {lack}")
+                problems.append(f"{node.node_type} node '{node.id}' has no function: {lack}")
         is_function_router = node.node_type is NodeType.ROUTER and node.function
         if is_function_router and node.function not in functions:
             lack = _lack(definition, node.function or "")

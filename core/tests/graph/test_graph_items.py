@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from framework import CheckpointManager, EdgeSpec, GraphExecutor, GraphSpec, NodeSpec
-from framework.batch import BatchConfig, BatchRunner
-from framework.graph.graph_items import child_run_id, graph_per_item
+from framework.batch import BatchConfig, BatchRunner, child_run_id
+from framework.graph.graph_items import graph_per_item
 from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunStatus
 

@@ -1,0 +1,99 @@
+"""The ``map`` node: a function over every element of a list, as a durable batch of the run.
+
+A map node reads the list in its first input key and runs its function (the one its
+``function`` names, called with the element, sync or async) on each element as one item
+of a :class:`~framework.batch.BatchRunner` batch through the run's checkpoint manager.
+The batch's run id is the graph run's with the node and its visit
+(:func:`~framework.batch.child_run_id`), so a crash inside the map resumes at
+the item frontier: finished elements are not run again. Elements are retried as batch
+items (``max_retries + 1`` attempts); one that still fails does not fail the node. The
+node's output, under its first output key, is ``{"results": [...], "failed": [...]}``:
+the results in the list's order (``None`` where an element failed), and each failure's
+``index`` and ``error``. The node fails only when the batch cannot complete (paused,
+stopped, or too many failures).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from framework._callables import call_sync_or_async
+from framework.batch import BatchConfig, BatchRunner, ItemContext, child_run_id
+from framework.durable import CheckpointManager
+from framework.graph.node import NodeContext, NodeResult
+from framework.schemas.item import ItemStatus
+from framework.schemas.run import RunStatus
+
+__all__ = ["MapNode"]
+
+
+class MapNode:
+    """Carries out a ``map`` node with ``func`` through ``manager`` (in memory if ``None``)."""
+
+    def __init__(self, func: Callable[..., Any], manager: CheckpointManager | None) -> None:
+        self.func = func
+        self.manager = manager
+
+    async def execute(self, ctx: NodeContext) -> NodeResult:
+        spec = ctx.node_spec
+        source = spec.input_keys[0]
+        values = ctx.inputs.get(source)
+        if not isinstance(values, list):
+            found = type(values).__name__
+            return NodeResult(
+                success=False,
+                error=f"TypeError: map node '{spec.id}' needs a list in {source!r}, not {found}",
+            )
+        started = time.perf_counter()
+        if self.manager is not None:
+            output = await self._mapped(self.manager, ctx, values)
+        else:
+            async with CheckpointManager("memory://") as manager:
+                output = await self._mapped(manager, ctx, values)
+        if isinstance(output, NodeResult):
+            return output
+        latency = int((time.perf_counter() - started) * 1000)
+        mapped, usage = output
+        return NodeResult(
+            success=True,
+            output={spec.output_keys[0]: mapped},
+            tokens_used=usage[0],
+            cost=usage[1],
+            latency_ms=latency,
+        )
+
+    async def _mapped(
+        self, manager: CheckpointManager, ctx: NodeContext, values: list[Any]
+    ) -> NodeResult | tuple[dict[str, Any], tuple[int, float]]:
+        spec = ctx.node_spec
+        run_id = child_run_id(ctx.run_id or "map", f"{spec.id}@{ctx.visit}")
+        config = BatchConfig(id_key="index", max_attempts=spec.max_retries + 1)
+        items = [{"index": index, "value": value} for index, value in enumerate(values)]
+        result = await BatchRunner(manager, config).run(run_id, items, self._element)
+        if result.status is not RunStatus.COMPLETED:
+            ended = f"{result.status.value}: {result.reason}"
+            return NodeResult(success=False, error=f"MapError: the map of '{spec.id}' is {ended}")
+        results: list[Any] = [None] * len(values)
+        failed: list[dict[str, Any]] = []
+        for item in await manager.storage.alist_items(run_id):
+            index = item.input["index"]
+            if item.status is ItemStatus.COMPLETED:
+                results[index] = item.result
+            elif item.status is ItemStatus.FAILED:
+                error = item.last_error
+                failed.append(
+                    {
+                        "index": index,
+                        "error": "" if error is None else f"{error.type}: {error.message}",
+                    }
+                )
+        usage = result.counts.usage
+        return {"results": results, "failed": failed}, (
+            usage.tokens_in + usage.tokens_out,
+            usage.cost,
+        )
+
+    async def _element(self, item: dict[str, Any], ctx: ItemContext) -> Any:
+        return await call_sync_or_async(self.func, item["value"])
