@@ -93,11 +93,13 @@ def skipped(item_id: str) -> ItemOutcome:
 
 
 async def claim(
-    storage: StorageBackend, token: int, limit: int = 100, **kwargs: Any
+    storage: StorageBackend,
+    token: int,
+    limit: int = 100,
+    worker: str = "w1",
+    now: datetime | None = None,
 ) -> list[ItemRecord]:
-    return await storage.aclaim_items(
-        RUN, limit=limit, worker=kwargs.pop("worker", "w1"), fencing_token=token, **kwargs
-    )
+    return await storage.aclaim_items(RUN, limit=limit, worker=worker, fencing_token=token, now=now)
 
 
 async def ended(storage: StorageBackend, token: int, *outcomes: ItemOutcome) -> ItemCounts:
@@ -349,6 +351,7 @@ async def test_claiming_takes_due_pending_items_in_seq_order(harness: Harness, t
     first = await claim(storage, token, limit=2, worker="w1", now=now)
 
     assert [i.item_id for i in first] == ["doc-0", "doc-1"]
+    reopened = harness.reopen()
     for item in first:
         assert (item.status, item.attempts, item.worker, item.started_at) == (
             ItemStatus.RUNNING,
@@ -357,7 +360,7 @@ async def test_claiming_takes_due_pending_items_in_seq_order(harness: Harness, t
             now,
         )
         assert_exact(item.input, {"doc": item.item_id})
-        assert await harness.reopen().aget_item(RUN, item.item_id) == item
+        assert await reopened.aget_item(RUN, item.item_id) == item
     assert await storage.aitem_counts(RUN) == ItemCounts(pending=3, running=2)
     rest = await claim(storage, token, limit=10, worker="w2", now=now)
     assert [(i.item_id, i.worker) for i in rest] == [
@@ -702,7 +705,8 @@ async def test_items_are_listed_by_status_and_paged_by_seq(
         "doc-7",
     ]
 
-    pages, after = [], -1
+    pages: list[list[str]] = []
+    after = -1
     while page := await storage.alist_items(RUN, after_seq=after, limit=3):
         pages.append(ids(page))
         after = page[-1].seq
@@ -799,7 +803,7 @@ async def test_the_ledger_survives_a_reopen(harness: Harness, token: int) -> Non
     assert await reopened.alist_items(RUN) == items
     assert await reopened.aitem_counts(RUN) == counts
     assert counts == ItemCounts(
-        pending=1,
+        pending=2,
         running=1,
         completed=1,
         failed=1,
