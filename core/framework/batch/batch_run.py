@@ -25,8 +25,8 @@ is its item ledger in storage:
    resume.
 
 Progress is stored every ``progress_interval`` (a checkpoint holding
-:class:`~.progress.BatchProgress`) and sent to ``on_event``; :meth:`BatchRunner.status`
-reads it back from storage, from any process.
+:class:`~.progress.BatchProgress`) and sent to ``on_event`` and :meth:`BatchRunner.events`;
+:meth:`BatchRunner.status` reads it back from storage, from any process.
 """
 
 from __future__ import annotations
@@ -120,6 +120,32 @@ class BatchRunner:
         self.manager = manager if manager is not None else CheckpointManager("memory://")
         self.config = config or BatchConfig()
         self.on_event = on_event
+        self._listeners: list[MemoryObjectSendStream[BatchEvent]] = []
+
+    def events(self, buffer: int = 10_000) -> MemoryObjectReceiveStream[BatchEvent]:
+        """Every event of this runner (as ``on_event`` gets them) from now until the end of
+        the run in progress, or of the next one: iterate it with ``async for`` in one task
+        while :meth:`run` runs in another. A reader more than ``buffer`` events behind
+        misses the newer ones (the counts in the events it does get stay exact)."""
+        send, receive = anyio.create_memory_object_stream[BatchEvent](buffer)
+        self._listeners.append(send)
+        return receive
+
+    async def _publish(self, event: BatchEvent) -> None:
+        if self.on_event is not None:
+            await _call(self.on_event, event)
+        for listener in list(self._listeners):
+            try:
+                listener.send_nowait(event)
+            except anyio.WouldBlock:
+                pass
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._listeners.remove(listener)
+
+    def _end_events(self) -> None:
+        for listener in self._listeners:
+            listener.close()
+        self._listeners.clear()
 
     async def run(
         self,
@@ -167,7 +193,10 @@ class BatchRunner:
             items = None  # read already, into the reopened ledger
         adapter = _Adapter(run_id)
         walk = functools.partial(self._walk, items, fn)
-        return await run_durably(adapter, self.manager, spec, walk)
+        try:
+            return await run_durably(adapter, self.manager, spec, walk)
+        finally:
+            self._end_events()
 
     async def status(self, run_id: str) -> BatchStatus | None:
         """How batch ``run_id`` stands, read from storage; ``None`` if there is no such run."""
@@ -361,7 +390,7 @@ class _Batch:
         fn: ItemFunction,
     ) -> None:
         self.config = runner.config
-        self.on_event = runner.on_event
+        self.publish = runner._publish
         self.ledger = ledger
         self.run = run
         self.run_id = ledger.run_id
@@ -451,7 +480,9 @@ class _Batch:
 
     async def _attempt(self, item: ItemRecord) -> None:
         attempt = item.attempts - item.retry_from
-        ctx = ItemContext(run_id=self.run_id, item_id=item.item_id, attempt=attempt)
+        ctx = ItemContext(
+            run_id=self.run_id, item_id=item.item_id, attempt=attempt, effects=self.run.effects
+        )
         if self.requests is not None:
             await self.requests.acquire()
         if self.tokens is not None:
@@ -524,15 +555,11 @@ class _Batch:
         self.stored_at = now
         self.progress.sampled(self.counts)
         await self.run.node_done(self.progress, None, step=self.counts.finished)
-        if self.on_event is not None:
-            await _call(self.on_event, BatchEvent("progress", self.run_id, self.counts))
+        await self.publish(BatchEvent("progress", self.run_id, self.counts))
 
     async def _emit(self, kind: str, outcome: ItemOutcome, attempt: int) -> None:
-        if self.on_event is not None:
-            event = BatchEvent(
-                kind, self.run_id, self.counts, outcome.item_id, attempt, outcome.error
-            )
-            await _call(self.on_event, event)
+        event = BatchEvent(kind, self.run_id, self.counts, outcome.item_id, attempt, outcome.error)
+        await self.publish(event)
 
     async def _wait(self) -> None:
         # Woken by a finished item, or after poll_interval to look at control requests.

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from framework.batch import BatchConfig, BatchEvent, BatchRunner, ItemContext
@@ -327,3 +328,58 @@ async def test_progress_adds_up_and_reports_a_rate() -> None:
     assert sum(1 for event in events if event.kind == "completed") == 60
     snapshots = [event.counts for event in events if event.kind == "progress"]
     assert snapshots and all(c.total == c.finished + c.running + c.pending for c in snapshots)
+
+
+async def test_an_items_effect_happens_once_across_a_crash(tmp_path: Path) -> None:
+    class Crash(BaseException):
+        """Stands for the process dying right after the effect."""
+
+    sent: list[str] = []
+    crashed = False
+
+    def send(to: str, idempotency_key: str) -> str:
+        sent.append(to)
+        return f"receipt for {to}"
+
+    async def mail(item: dict[str, Any], ctx: ItemContext) -> str:
+        nonlocal crashed
+        receipt = await ctx.effect("mail", send, item["id"])
+        if item["n"] == 2 and not crashed:
+            crashed = True
+            raise Crash
+        return str(receipt)
+
+    url = f"sqlite://{tmp_path / 'state.db'}"
+    config = BatchConfig(concurrency=1, id_key="id")
+    with pytest.raises(Crash):
+        async with CheckpointManager(url) as manager:
+            await BatchRunner(manager, config).run("b", docs(4), mail)
+    async with CheckpointManager(url) as manager:
+        manager.config = manager.config.model_copy(update={"lease_ttl_seconds": 0.01})
+        result = await BatchRunner(manager, config).run("b", docs(4), mail)
+        stored = await results(manager, "b")
+
+    assert result.counts.completed == 4
+    assert sent == [f"doc-{n:04d}" for n in range(4)]  # doc-0002's mail is not sent twice
+    assert stored["doc-0002"] == "receipt for doc-0002"
+
+
+async def test_events_can_be_read_as_an_async_iterator_while_the_batch_runs() -> None:
+    seen: list[BatchEvent] = []
+    async with CheckpointManager("memory://") as manager:
+        runner = BatchRunner(manager, FAST)
+        events = runner.events()
+
+        async def read() -> None:
+            async with events:
+                async for event in events:
+                    seen.append(event)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(read)
+            result = await runner.run("b", docs(25), Calls())
+
+    assert result.counts.completed == 25
+    completed = [event.item_id for event in seen if event.kind == "completed"]
+    assert sorted(completed) == [f"doc-{n:04d}" for n in range(25)]
+    assert seen[-1].counts.completed == 25
