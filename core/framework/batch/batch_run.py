@@ -67,6 +67,7 @@ from framework.durable import (
     run_durably,
 )
 from framework.errors import BatchSubmissionError, CheckpointEncodeError, PermanentItemError
+from framework.llm.provider import LLMProvider
 from framework.schemas.checkpoint import Checkpoint, ExecutorType
 from framework.schemas.clock import utc_now
 from framework.schemas.control import ControlAction
@@ -108,7 +109,8 @@ class BatchEvent:
 
 
 class BatchRunner:
-    """Runs batches durably through ``manager`` (an in-memory one when ``None``)."""
+    """Runs batches durably through ``manager`` (an in-memory one when ``None``); an item
+    function reaches ``llm`` as ``ctx.llm``, which records each reply's tokens."""
 
     def __init__(
         self,
@@ -116,10 +118,12 @@ class BatchRunner:
         config: BatchConfig | None = None,
         *,
         on_event: Callable[[BatchEvent], Any] | None = None,
+        llm: LLMProvider | None = None,
     ) -> None:
         self.manager = manager if manager is not None else CheckpointManager("memory://")
         self.config = config or BatchConfig()
         self.on_event = on_event
+        self.llm = llm
         self._listeners: list[MemoryObjectSendStream[BatchEvent]] = []
 
     def events(self, buffer: int = 10_000) -> MemoryObjectReceiveStream[BatchEvent]:
@@ -391,6 +395,7 @@ class _Batch:
     ) -> None:
         self.config = runner.config
         self.publish = runner._publish
+        self.llm = runner.llm
         self.ledger = ledger
         self.run = run
         self.run_id = ledger.run_id
@@ -481,7 +486,11 @@ class _Batch:
     async def _attempt(self, item: ItemRecord) -> None:
         attempt = item.attempts - item.retry_from
         ctx = ItemContext(
-            run_id=self.run_id, item_id=item.item_id, attempt=attempt, effects=self.run.effects
+            run_id=self.run_id,
+            item_id=item.item_id,
+            attempt=attempt,
+            effects=self.run.effects,
+            provider=self.llm,
         )
         if self.requests is not None:
             await self.requests.acquire()

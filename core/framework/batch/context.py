@@ -9,6 +9,7 @@ from typing import Any
 
 from framework.durable import EffectLedger, perform_effect, require_event_loop
 from framework.errors import InvalidIdError
+from framework.llm.provider import LLMProvider, LLMResponse, Message, Tool
 from framework.schemas.ids import ID_MAX_LENGTH, validate_node_id
 from framework.schemas.item import ItemUsage
 
@@ -29,6 +30,19 @@ class ItemContext:
     """What this attempt reported with :meth:`report_usage`; recorded with its outcome."""
     effects: EffectLedger | None = None
     """The batch run's effects ledger (``None``: effects are not recorded)."""
+    provider: LLMProvider | None = None
+    """The runner's model, which :attr:`llm` meters."""
+
+    @property
+    def llm(self) -> LLMProvider:
+        """The batch runner's model (``BatchRunner(llm=...)``): every reply's tokens are
+        added to this attempt's usage, so the item's totals need no ``report_usage``."""
+        if self.provider is None:
+            raise TypeError(
+                f"item {self.item_id!r} asked for ctx.llm, but the batch runner has no model; "
+                "pass BatchRunner(..., llm=provider)"
+            )
+        return _Metered(self.provider, self)
 
     def report_usage(self, tokens_in: int = 0, tokens_out: int = 0, cost: float = 0.0) -> None:
         """Add what a model call of this attempt consumed (failed attempts count too)."""
@@ -58,3 +72,43 @@ def effect_owner(item_id: str) -> str:
     except InvalidIdError:
         pass
     return f"item-{hashlib.sha256(item_id.encode('utf-8')).hexdigest()[:32]}"
+
+
+class _Metered:
+    """A model whose replies' tokens go into an attempt's usage."""
+
+    def __init__(self, provider: LLMProvider, ctx: ItemContext) -> None:
+        self.provider = provider
+        self.ctx = ctx
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        json_mode: bool = False,
+    ) -> LLMResponse:
+        reply = await self.provider.complete(
+            messages, system=system, model=model, max_tokens=max_tokens, json_mode=json_mode
+        )
+        return self._metered(reply)
+
+    async def complete_with_tools(
+        self,
+        messages: list[Message],
+        tools: list[Tool],
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+    ) -> LLMResponse:
+        reply = await self.provider.complete_with_tools(
+            messages, tools, system=system, model=model, max_tokens=max_tokens
+        )
+        return self._metered(reply)
+
+    def _metered(self, reply: LLMResponse) -> LLMResponse:
+        self.ctx.report_usage(tokens_in=reply.input_tokens, tokens_out=reply.output_tokens)
+        return reply

@@ -14,6 +14,8 @@ import pytest
 from framework.batch import BatchConfig, BatchEvent, BatchRunner, ItemContext
 from framework.durable import BUDGET_EXHAUSTED, CheckpointManager
 from framework.errors import BatchSubmissionError, PermanentItemError, RunCancelledError
+from framework.llm.mock import MockLLMProvider
+from framework.llm.provider import LLMResponse, Message, Role
 from framework.schemas.config import CheckpointConfig
 from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunStatus
@@ -383,3 +385,23 @@ async def test_events_can_be_read_as_an_async_iterator_while_the_batch_runs() ->
     completed = [event.item_id for event in seen if event.kind == "completed"]
     assert sorted(completed) == [f"doc-{n:04d}" for n in range(25)]
     assert seen[-1].counts.completed == 25
+
+
+async def test_model_calls_through_ctx_llm_are_counted_in_the_items_usage() -> None:
+    model = MockLLMProvider(lambda call: LLMResponse(content="ok", input_tokens=7, output_tokens=3))
+
+    async def ask(item: dict[str, Any], ctx: ItemContext) -> str:
+        first = await ctx.llm.complete([Message(role=Role.USER, content=item["id"])])
+        await ctx.llm.complete([Message(role=Role.USER, content="again")])
+        return first.content
+
+    async with CheckpointManager("memory://") as manager:
+        result = await BatchRunner(manager, FAST, llm=model).run("b", docs(3), ask)
+        item = await manager.storage.aget_item("b", "doc-0001")
+        without = await BatchRunner(manager, BatchConfig(max_attempts=1, id_key="id")).run(
+            "c", docs(1), ask
+        )
+
+    assert result.counts.usage.tokens_in == 3 * 14 and result.counts.usage.tokens_out == 3 * 6
+    assert item is not None and (item.usage.tokens_in, item.usage.tokens_out) == (14, 6)
+    assert without.counts.failed == 1
