@@ -58,7 +58,14 @@ from framework.schemas.ids import validate_run_id
 from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults, codec
-from framework.storage._engine import IndexEntry, ItemRow, LRUCache, RecordBackend, filter_runs
+from framework.storage._engine import (
+    IndexEntry,
+    ItemRow,
+    LRUCache,
+    RecordBackend,
+    filter_runs,
+    scanned,
+)
 from framework.storage._file_index import (
     RECORD_NAME,
     Index,
@@ -373,16 +380,8 @@ class FileStorage(RecordBackend):
         limit: int | None,
         due_by: str | None,
     ) -> list[bytes]:
-        found: list[bytes] = []
-        for row in sorted(self._ledger(run_id)[1].values(), key=lambda row: row.seq):
-            if limit is not None and len(found) >= limit:
-                break
-            if row.seq <= after_seq or (status is not None and row.status is not status):
-                continue
-            if due_by is not None and row.due is not None and row.due > due_by:
-                continue
-            found.append(row.body)
-        return found
+        rows = sorted(self._ledger(run_id)[1].values(), key=lambda row: row.seq)
+        return scanned(rows, status, after_seq, limit, due_by)
 
     def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
         stored = self._ledger(run_id)[1]

@@ -15,7 +15,14 @@ from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunFilter, RunRecord
-from framework.storage._engine import IndexEntry, ItemRow, RecordBackend, decode_run, filter_runs
+from framework.storage._engine import (
+    IndexEntry,
+    ItemRow,
+    RecordBackend,
+    decode_run,
+    filter_runs,
+    scanned,
+)
 
 __all__ = ["MemoryStorage"]
 
@@ -142,16 +149,8 @@ class MemoryStorage(RecordBackend):
         limit: int | None,
         due_by: str | None,
     ) -> list[bytes]:
-        found: list[bytes] = []
-        for row in self._items.get(run_id, {}).values():
-            if limit is not None and len(found) >= limit:
-                break
-            if row.seq <= after_seq or (status is not None and row.status is not status):
-                continue
-            if due_by is not None and row.due is not None and row.due > due_by:
-                continue
-            found.append(row.body)
-        return found
+        rows = self._items.get(run_id, {}).values()
+        return scanned(rows, status, after_seq, limit, due_by)
 
     def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
         stored = self._items.setdefault(run_id, {})

@@ -4,7 +4,7 @@ A backend that stores records subclasses :class:`RecordBackend` and implements t
 primitives of :class:`~.primitives.RecordPrimitives` — nothing else.
 """
 
-from framework.storage._engine.item_format import ItemRow
+from framework.storage._engine.item_format import ItemRow, scanned
 from framework.storage._engine.lru import LRUCache
 from framework.storage._engine.primitives import RecordPrimitives
 from framework.storage._engine.record_backend import CorruptCheckpointWarning, RecordBackend
@@ -25,4 +25,5 @@ __all__ = [
     "RecordPrimitives",
     "decode_run",
     "filter_runs",
+    "scanned",
 ]

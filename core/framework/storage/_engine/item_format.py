@@ -9,6 +9,7 @@ the item is due (:func:`due_key`).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ from framework.errors import CheckpointDecodeError, StorageError
 from framework.schemas.item import ItemRecord, ItemStatus
 from framework.storage import codec
 
-__all__ = ["ItemRow", "decode_item", "due_key", "encode_item"]
+__all__ = ["ItemRow", "decode_item", "due_key", "encode_item", "scanned"]
 
 
 class ItemRow(NamedTuple):
@@ -60,3 +61,23 @@ def decode_item(body: bytes, run_id: str) -> ItemRecord:
             f"an item row of run {run_id!r} is unreadable ({exc}); restore it from a backup "
             "or delete the run"
         ) from None
+
+
+def scanned(
+    rows: Iterable[ItemRow],
+    status: ItemStatus | None,
+    after_seq: int,
+    limit: int | None,
+    due_by: str | None,
+) -> list[bytes]:
+    """``_scan_items`` over ``rows`` in seq order, for a backend that filters in Python."""
+    found: list[bytes] = []
+    for row in rows:
+        if limit is not None and len(found) >= limit:
+            break
+        if row.seq <= after_seq or (status is not None and row.status is not status):
+            continue
+        if due_by is not None and row.due is not None and row.due > due_by:
+            continue
+        found.append(row.body)
+    return found
