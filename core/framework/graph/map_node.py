@@ -1,7 +1,9 @@
 """The ``map`` node: a function over every element of a list, as a durable batch of the run.
 
 A map node reads the list in its first input key and runs its function (the one its
-``function`` names, called with the element, sync or async) on each element as one item
+``function`` names, called with the element, and with the item's
+:class:`~framework.batch.ItemContext` as ``ctx`` when it has a parameter of that name; sync
+or async) on each element as one item
 of a :class:`~framework.batch.BatchRunner` batch through the run's checkpoint manager.
 The batch's run id is the graph run's with the node and its visit
 (:func:`~framework.batch.child_run_id`), so a crash inside the map resumes at
@@ -11,10 +13,15 @@ node's output, under its first output key, is ``{"results": [...], "failed": [..
 the results in the list's order (``None`` where an element failed), and each failure's
 ``index`` and ``error``. The node fails only when the batch cannot complete (paused,
 stopped, or too many failures).
+
+A sub-graph per element: register ``graph_per_item(executor, subgraph, input_key=...)``
+(:mod:`framework.graph.graph_items`) as the map node's function; each element then runs
+the sub-graph as a child run of its own, resumed inside after a crash.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +42,10 @@ class MapNode:
     def __init__(self, func: Callable[..., Any], manager: CheckpointManager | None) -> None:
         self.func = func
         self.manager = manager
+        try:
+            self._takes_ctx = "ctx" in inspect.signature(func).parameters
+        except (TypeError, ValueError):
+            self._takes_ctx = False
 
     async def execute(self, ctx: NodeContext) -> NodeResult:
         spec = ctx.node_spec
@@ -96,4 +107,6 @@ class MapNode:
         )
 
     async def _element(self, item: dict[str, Any], ctx: ItemContext) -> Any:
+        if self._takes_ctx:
+            return await call_sync_or_async(self.func, item["value"], ctx)
         return await call_sync_or_async(self.func, item["value"])

@@ -12,6 +12,7 @@ import pytest
 
 from framework import CheckpointManager, EdgeSpec, GraphExecutor, GraphSpec, NodeSpec, NodeType
 from framework.errors import GraphValidationError
+from framework.graph import graph_per_item
 from framework.runner import AgentRunner
 from framework.schemas.run import RunStatus
 
@@ -157,3 +158,70 @@ async def test_an_agent_folder_declares_a_map_node_in_agent_json(tmp_path: Path)
 
     assert result.success
     assert result.output["shouted"] == {"results": ["A", "B"], "failed": []}
+
+
+async def test_a_map_node_runs_a_sub_graph_per_element_resumed_inside_after_a_crash(
+    tmp_path: Path,
+) -> None:
+    calls: Counter[tuple[str, str]] = Counter()
+    crash = {"d3"}
+
+    def fetch(doc: str) -> str:
+        calls["fetch", doc] += 1
+        return doc
+
+    def parse(text: str) -> str:
+        calls["parse", text] += 1
+        if text in crash:
+            crash.clear()
+            raise Crash
+        return text.upper()
+
+    sub = GraphSpec(
+        id="per-doc",
+        entry_node="fetch",
+        terminal_nodes=["parse"],
+        nodes=[
+            NodeSpec(
+                id="fetch",
+                name="f",
+                description="f",
+                function="fetch",
+                input_keys=["doc"],
+                output_keys=["text"],
+            ),
+            NodeSpec(
+                id="parse",
+                name="p",
+                description="p",
+                function="parse",
+                input_keys=["text"],
+                output_keys=["parsed"],
+                max_retries=0,
+            ),
+        ],
+        edges=[EdgeSpec(id="f-p", source="fetch", target="parse")],
+    )
+    docs = [f"d{n}" for n in range(6)]
+
+    async def run(manager: CheckpointManager) -> Any:
+        executor = Work().executor(manager)
+        executor.register_function("fetch", fetch)
+        executor.register_function("parse", parse)
+        executor.register_function("summarise", graph_per_item(executor, sub, input_key="doc"))
+        outer = graph(max_retries=0)
+        return await executor.execute(outer, None, {"docs": docs}, run_id="r")
+
+    url = f"sqlite://{tmp_path / 'state.db'}"
+    with pytest.raises(Crash):
+        async with CheckpointManager(url) as manager:
+            await run(manager)
+    async with CheckpointManager(url) as manager:
+        manager.config = manager.config.model_copy(update={"lease_ttl_seconds": 0.01})
+        result = await run(manager)
+
+    assert result.run_status is RunStatus.COMPLETED
+    parsed = [output["parsed"] for output in result.output["summaries"]["results"]]
+    assert parsed == [doc.upper() for doc in docs]
+    assert calls["fetch", "d3"] == 1 and calls["parse", "d3"] == 2  # resumed inside d3
+    assert all(calls["fetch", doc] == 1 for doc in docs)
