@@ -8,7 +8,6 @@ the item is due (:func:`due_key`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -39,28 +38,38 @@ def due_key(moment: datetime) -> str:
 
 
 def encode_item(item: ItemRecord) -> ItemRow:
-    """The stored row of an item; ``CheckpointEncodeError`` naming it if a value cannot be."""
-    tree = item.model_dump(mode="json", exclude={"input", "result"})
+    """The stored row of an item; ``CheckpointEncodeError`` naming it if a value cannot be.
+
+    Its typed fields are written by pydantic; its input and result (any value) by the
+    codec, spliced in as the last two keys.
+    """
     where = f"item[{item.item_id!r}]"
-    tree["input"] = codec.encode(item.input, f"{where}.input")
-    tree["result"] = codec.encode(item.result, f"{where}.result")
+    data = codec.canonical_bytes(codec.encode(item.input, f"{where}.input"))
+    result = codec.canonical_bytes(codec.encode(item.result, f"{where}.result"))
+    typed = item.__pydantic_serializer__.to_json(item, exclude=_CODEC_FIELDS)
+    body = b'%s,"input":%s,"result":%s}' % (typed[:-1], data, result)
     due = None if item.next_attempt_at is None else due_key(item.next_attempt_at)
-    return ItemRow(item.item_id, item.seq, item.status, due, codec.canonical_bytes(tree))
+    return ItemRow(item.item_id, item.seq, item.status, due, body)
 
 
 def decode_item(body: bytes, run_id: str) -> ItemRecord:
     """Revive an item row; ``StorageError`` if it is unreadable."""
     try:
-        tree = json.loads(body)
-        where = f"item[{tree.get('item_id')!r}]"
-        tree["input"] = codec.decode(tree.get("input"), f"{where}.input")
-        tree["result"] = codec.decode(tree.get("result"), f"{where}.result")
-        return ItemRecord.model_validate(tree)
-    except (ValueError, TypeError, AttributeError, ValidationError, CheckpointDecodeError) as exc:
+        stored = ItemRecord.model_validate_json(body)
+        where = f"item[{stored.item_id!r}]"
+        revived = {
+            "input": codec.decode(stored.input, f"{where}.input"),
+            "result": codec.decode(stored.result, f"{where}.result"),
+        }
+        return stored.model_copy(update=revived)
+    except (ValueError, ValidationError, CheckpointDecodeError) as exc:
         raise StorageError(
             f"an item row of run {run_id!r} is unreadable ({exc}); restore it from a backup "
             "or delete the run"
         ) from None
+
+
+_CODEC_FIELDS = {"input", "result"}
 
 
 def scanned(
