@@ -52,10 +52,16 @@ def encode_item(item: ItemRecord) -> ItemRow:
     return ItemRow(item.item_id, item.seq, item.status, due, body)
 
 
-def decode_item(body: bytes, run_id: str) -> ItemRecord:
-    """Revive an item row; ``StorageError`` if it is unreadable."""
+def decode_item(body: bytes, run_id: str, *, revive: bool = True) -> ItemRecord:
+    """Revive an item row; ``StorageError`` if it is unreadable.
+
+    ``revive=False`` leaves its input and result as their stored trees, for a caller that
+    reads only the typed fields (and never stores the record back as it is).
+    """
     try:
         stored = ItemRecord.model_validate_json(body)
+        if not revive:
+            return stored
         where = f"item[{stored.item_id!r}]"
         revived = {
             "input": codec.decode(stored.input, f"{where}.input"),

@@ -50,7 +50,8 @@ def add(
     with store._writing(run_id):
         store._check_fence(run_id, fencing_token, f"adding items to run {run_id!r}")
         tally = _counts(store, run_id)
-        stored = _read(store, run_id, ids)
+        # Only the typed fields are read: a replaced item gets a new input and no result.
+        stored = _read(store, run_id, ids, revive=False)
         written: list[ItemRecord] = []
         moves: list[tuple[ItemStatus | None, ItemStatus]] = []
         now = utc_now()
@@ -237,9 +238,11 @@ def counts(store: RecordPrimitives, run_id: str) -> ItemCounts:
         return _counts(store, run_id)
 
 
-def _read(store: RecordPrimitives, run_id: str, ids: Sequence[str]) -> dict[str, ItemRecord]:
+def _read(
+    store: RecordPrimitives, run_id: str, ids: Sequence[str], *, revive: bool = True
+) -> dict[str, ItemRecord]:
     rows = store._read_items(run_id, ids)
-    return {item_id: decode_item(body, run_id) for item_id, body in rows.items()}
+    return {item_id: decode_item(body, run_id, revive=revive) for item_id, body in rows.items()}
 
 
 def _write(
