@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from framework._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from framework.batch import BatchConfig as BatchConfig
+    from framework.batch import BatchRunner as BatchRunner
     from framework.durable.manager import CheckpointManager as CheckpointManager
     from framework.graph.edge import EdgeCondition as EdgeCondition
     from framework.graph.edge import EdgeSpec as EdgeSpec
@@ -52,6 +54,8 @@ _EXPORTS = {
     "ActionSpec": "framework.graph.plan",
     "ActionType": "framework.graph.plan",
     "AgentRunner": "framework.runner.runner",
+    "BatchConfig": "framework.batch",
+    "BatchRunner": "framework.batch",
     "CheckpointConfig": "framework.schemas.config",
     "CheckpointManager": "framework.durable.manager",
     "EdgeCondition": "framework.graph.edge",
