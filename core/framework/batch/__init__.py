@@ -8,8 +8,10 @@ batch, and pause / stop requests are honoured between items. Builds on
 """
 
 from framework.batch._ids import child_run_id
-from framework.batch.batch_run import BatchEvent, BatchRunner, ItemFunction
+from framework.batch._processing import ItemFunction
+from framework.batch.batch_run import BatchRunner
 from framework.batch.context import ItemContext
+from framework.batch.events import BatchEvent
 from framework.batch.policy import BatchConfig
 from framework.batch.progress import BatchProgress, BatchResult, BatchStatus, FailedItem
 

@@ -32,80 +32,45 @@ Progress is stored every ``progress_interval`` (a checkpoint holding
 from __future__ import annotations
 
 import functools
-import math
 import signal
-import traceback
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Sequence,
 )
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import anyio
 from anyio import CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from framework._callables import call_sync_or_async
-from framework.batch._ids import new_item
-from framework.batch._rate_limit import RateLimit
-from framework.batch.context import ItemContext
+from framework.batch._processing import ItemFunction, Processing
+from framework.batch._submission import Submission
+from framework.batch.events import BatchEvent, deliver
 from framework.batch.policy import BatchConfig
 from framework.batch.progress import BatchProgress, BatchResult, BatchStatus, read_status
 from framework.durable import (
-    BUDGET_EXHAUSTED,
     CheckpointManager,
     ItemLedger,
     RunObserver,
     RunSpec,
     run_durably,
 )
-from framework.errors import BatchSubmissionError, CheckpointEncodeError, PermanentItemError
 from framework.llm.provider import LLMProvider
 from framework.schemas.checkpoint import Checkpoint, ExecutorType
-from framework.schemas.clock import utc_now
-from framework.schemas.control import ControlAction
 from framework.schemas.item import (
-    ItemCounts,
-    ItemError,
-    ItemOutcome,
-    ItemRecord,
     ItemStatus,
-    NewItem,
 )
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunBudget, RunStatus
-from framework.storage import codec
 
-__all__ = ["BatchEvent", "BatchRunner", "ItemFunction"]
-
-ItemFunction = Callable[[Any, ItemContext], Any]
-"""``fn(item, ctx)``, sync or async; what it returns is the item's result."""
+__all__ = ["BatchRunner"]
 
 # Every batch has the same shape: resuming one with another function is allowed.
 _FINGERPRINT = "batch:1"
-_TRACEBACK_LINES = 8
-_MIN_FINISHED_FOR_RATIO = 10
-
-
-@dataclass(frozen=True)
-class BatchEvent:
-    """Something that happened in a batch, sent to ``on_event`` once it is stored."""
-
-    kind: str
-    """``completed``, ``failed``, ``retrying``, ``skipped`` (an item), or ``progress``."""
-    run_id: str
-    counts: ItemCounts
-    """The ledger's counts right after it."""
-    item_id: str | None = None
-    attempt: int | None = None
-    error: ItemError | None = None
 
 
 class BatchRunner:
@@ -137,7 +102,7 @@ class BatchRunner:
 
     async def _publish(self, event: BatchEvent) -> None:
         if self.on_event is not None:
-            await _call(self.on_event, event)
+            await deliver(self.on_event, event)
         for listener in list(self._listeners):
             try:
                 listener.send_nowait(event)
@@ -258,7 +223,7 @@ class BatchRunner:
         if record is None or record.status is not RunStatus.COMPLETED:
             return False
         async with self._held(run_id) as ledger:
-            await _Submission(ledger, self.config).add(items)
+            await Submission(ledger, self.config).add(items)
         return True
 
     @asynccontextmanager
@@ -304,8 +269,10 @@ class BatchRunner:
             raise RuntimeError("a batch runs only as a durable run")
         await ledger.requeue(ItemStatus.RUNNING)
         if items is not None:
-            await _Submission(ledger, self.config).add(items)
-        batch = _Batch(self, ledger, run, progress, fn)
+            await Submission(ledger, self.config).add(items)
+        batch = Processing(
+            self.config, ledger, run, progress, fn, publish=self._publish, llm=self.llm
+        )
         status, reason = await batch.process()
         counts = await ledger.counts()
         progress.sampled(counts)
@@ -331,285 +298,3 @@ class _Adapter:
 
     def snapshot(self, state: BatchProgress, after: str | None) -> Checkpoint:
         return state.to_checkpoint(self.run_id)
-
-
-class _Submission:
-    """Reads a submission in chunks into the ledger, refusing repeated and changed ids."""
-
-    def __init__(self, ledger: ItemLedger, config: BatchConfig) -> None:
-        self.ledger = ledger
-        self.config = config
-        self.seen: set[str] = set()
-        self.repeated: list[str] = []
-        self.changed: list[str] = []
-
-    async def add(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
-        chunk: list[NewItem] = []
-        position = 0
-        async for value in _stream(items):
-            item = new_item(value, self.config.id_key, position)
-            position += 1
-            if item.item_id in self.seen:
-                self.repeated.append(item.item_id)
-                continue
-            self.seen.add(item.item_id)
-            chunk.append(item)
-            if len(chunk) >= self.config.add_chunk:
-                await self._flush(chunk)
-                chunk = []
-        await self._flush(chunk)
-        self._refuse()
-
-    async def _flush(self, chunk: list[NewItem]) -> None:
-        if chunk:
-            added = await self.ledger.add(chunk, replace_changed=self.config.replace_changed)
-            if not self.config.replace_changed:
-                self.changed += added.changed
-
-    def _refuse(self) -> None:
-        if self.repeated and not self.config.drop_duplicates:
-            raise BatchSubmissionError(
-                f"the submission gives {len(self.repeated)} item id(s) more than once: "
-                f"{_shown(self.repeated)}; make the ids unique or pass drop_duplicates=True",
-                self.repeated,
-            )
-        if self.changed:
-            raise BatchSubmissionError(
-                f"{len(self.changed)} item(s) changed since the batch added them: "
-                f"{_shown(self.changed)}; submit them unchanged, or pass replace_changed=True "
-                "to run them again with the new content",
-                self.changed,
-            )
-
-
-class _Batch:
-    """One processing pass over the ledger: claims, attempts, group commits, stops."""
-
-    def __init__(
-        self,
-        runner: BatchRunner,
-        ledger: ItemLedger,
-        run: RunObserver[BatchProgress],
-        progress: BatchProgress,
-        fn: ItemFunction,
-    ) -> None:
-        self.config = runner.config
-        self.publish = runner._publish
-        self.llm = runner.llm
-        self.ledger = ledger
-        self.run = run
-        self.run_id = ledger.run_id
-        self.progress = progress
-        self.fn = fn
-        self.worker = self.config.worker or make_owner_id()
-        rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
-        self.requests = None if rpm is None else RateLimit(rpm)
-        self.tokens = None if tpm is None else RateLimit(tpm)
-        self.in_flight = 0
-        self.counts = ItemCounts()
-        self.changed = anyio.Event()
-        self.stored_at = -math.inf
-        self._send: MemoryObjectSendStream[tuple[ItemOutcome, int, anyio.Event]]
-        self._receive: MemoryObjectReceiveStream[tuple[ItemOutcome, int, anyio.Event]]
-
-    async def process(self) -> tuple[RunStatus, str]:
-        """Run items until none is left or the batch must stop; return how it ends."""
-        self.counts = await self.ledger.counts()
-        self._send, self._receive = anyio.create_memory_object_stream[
-            tuple[ItemOutcome, int, anyio.Event]
-        ](math.inf)
-        work, taken = anyio.create_memory_object_stream[ItemRecord](math.inf)
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._committer)
-            for _ in range(self.config.concurrency):
-                group.start_soon(self._worker, taken.clone())
-            taken.close()
-            ending = await self._claim_until_done(work)
-            while self.in_flight:
-                await self._wait()
-            work.close()
-            self._send.close()
-        return ending
-
-    async def _worker(self, taken: MemoryObjectReceiveStream[ItemRecord]) -> None:
-        async with taken:
-            async for item in taken:
-                await self._attempt(item)
-
-    async def _claim_until_done(
-        self, work: MemoryObjectSendStream[ItemRecord]
-    ) -> tuple[RunStatus, str]:
-        while True:
-            if ending := await self._must_stop():
-                return ending
-            await self._store_progress()
-            free = self.config.concurrency - self.in_flight
-            claimed = await self.ledger.claim(free, self.worker) if free else []
-            for item in claimed:
-                self.in_flight += 1
-                work.send_nowait(item)
-            if claimed:
-                continue
-            if self.in_flight:
-                await self._wait()
-                continue
-            waiting = await self.ledger.pending(1)
-            if not waiting:
-                return RunStatus.COMPLETED, ""
-            await self._sleep_until_due(waiting[0])
-
-    async def _must_stop(self) -> tuple[RunStatus, str] | None:
-        stop = await self.run.check_control()
-        if stop is not None:
-            status = (
-                RunStatus.CANCELLED if stop.action is ControlAction.CANCEL else RunStatus.PAUSED
-            )
-            return status, stop.reason
-        usage = self.counts.usage
-        tokens = usage.tokens_in + usage.tokens_out
-        if self.run.budget.exhausted(tokens, usage.cost):
-            return RunStatus.PAUSED, BUDGET_EXHAUSTED
-        return self._too_many_failed()
-
-    def _too_many_failed(self) -> tuple[RunStatus, str] | None:
-        failed, finished = self.counts.failed, self.counts.finished
-        limit, ratio = self.config.max_failures, self.config.max_failed_ratio
-        if limit is not None and failed >= limit:
-            return RunStatus.FAILED, f"{failed} items failed, max_failures={limit}"
-        if ratio is not None and finished >= _MIN_FINISHED_FOR_RATIO and failed / finished > ratio:
-            return (
-                RunStatus.FAILED,
-                f"{failed} of {finished} finished items failed, above max_failed_ratio={ratio}",
-            )
-        return None
-
-    async def _attempt(self, item: ItemRecord) -> None:
-        attempt = item.attempts - item.retry_from
-        ctx = ItemContext(
-            run_id=self.run_id,
-            item_id=item.item_id,
-            attempt=attempt,
-            effects=self.run.effects,
-            provider=self.llm,
-        )
-        if self.requests is not None:
-            await self.requests.acquire()
-        if self.tokens is not None:
-            await self.tokens.acquire(0)
-        try:
-            result = await self._called(item, ctx)
-            codec.encode(result, f"the result of item {item.item_id!r}")
-            outcome = ItemOutcome(
-                item_id=item.item_id, status=ItemStatus.COMPLETED, result=result, usage=ctx.usage
-            )
-        except Exception as exc:
-            outcome = self._failure(item, attempt, exc, ctx)
-        done = anyio.Event()
-        await self._send.send((outcome, attempt, done))
-        await done.wait()
-        self.in_flight -= 1
-        self._notify()
-
-    async def _called(self, item: ItemRecord, ctx: ItemContext) -> Any:
-        try:
-            return await call_sync_or_async(self.fn, item.input, ctx)
-        finally:
-            if self.tokens is not None:
-                self.tokens.charge(ctx.usage.tokens_in + ctx.usage.tokens_out)
-
-    def _failure(
-        self, item: ItemRecord, attempt: int, exc: Exception, ctx: ItemContext
-    ) -> ItemOutcome:
-        error = ItemError(type=type(exc).__name__, message=str(exc), traceback=_short_trace(exc))
-        final = (
-            isinstance(exc, PermanentItemError)
-            or not isinstance(exc, self.config.retry_on)
-            or attempt >= self.config.max_attempts
-            or isinstance(exc, CheckpointEncodeError)
-        )
-        if final:
-            return ItemOutcome(
-                item_id=item.item_id, status=ItemStatus.FAILED, error=error, usage=ctx.usage
-            )
-        retry_at = utc_now() + timedelta(seconds=self.config.backoff(attempt))
-        return ItemOutcome(
-            item_id=item.item_id,
-            status=ItemStatus.PENDING,
-            error=error,
-            usage=ctx.usage,
-            retry_at=retry_at,
-        )
-
-    async def _committer(self) -> None:
-        async with self._receive:
-            async for first in self._receive:
-                group = [first]
-                while len(group) < self.config.commit_group:
-                    try:
-                        group.append(self._receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
-                self.counts = await self.ledger.finish([outcome for outcome, _, _ in group])
-                self.progress.completed(
-                    [o.item_id for o, _, _ in group if o.status is ItemStatus.COMPLETED]
-                )
-                for outcome, attempt, done in group:
-                    done.set()
-                    await self._emit(_event_kind(outcome), outcome, attempt)
-
-    async def _store_progress(self, *, force: bool = False) -> None:
-        now = anyio.current_time()
-        if not force and now - self.stored_at < self.config.progress_interval:
-            return
-        self.stored_at = now
-        self.progress.sampled(self.counts)
-        await self.run.node_done(self.progress, None, step=self.counts.finished)
-        await self.publish(BatchEvent("progress", self.run_id, self.counts))
-
-    async def _emit(self, kind: str, outcome: ItemOutcome, attempt: int) -> None:
-        event = BatchEvent(kind, self.run_id, self.counts, outcome.item_id, attempt, outcome.error)
-        await self.publish(event)
-
-    async def _wait(self) -> None:
-        # Woken by a finished item, or after poll_interval to look at control requests.
-        with anyio.move_on_after(self.config.poll_interval):
-            await self.changed.wait()
-        self.changed = anyio.Event()
-
-    def _notify(self) -> None:
-        self.changed.set()
-
-    async def _sleep_until_due(self, item: ItemRecord) -> None:
-        due = item.next_attempt_at
-        wait = 0.0 if due is None else (due - utc_now()).total_seconds()
-        await anyio.sleep(min(max(wait, 0.0), self.config.poll_interval))
-
-
-def _event_kind(outcome: ItemOutcome) -> str:
-    if outcome.status is ItemStatus.PENDING:
-        return "retrying"
-    return outcome.status.value
-
-
-async def _call(callback: Callable[[BatchEvent], Any], event: BatchEvent) -> None:
-    value = callback(event)
-    if isinstance(value, Awaitable):
-        await value
-
-
-async def _stream(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
-    if isinstance(items, AsyncIterable):
-        async for value in items:
-            yield value
-    else:
-        for value in items:
-            yield value
-
-
-def _short_trace(exc: BaseException) -> str:
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    return "".join(lines[-_TRACEBACK_LINES:]).strip()
-
-
-def _shown(ids: list[str]) -> str:
-    return ", ".join(repr(item_id) for item_id in ids[:5]) + (" ..." if len(ids) > 5 else "")

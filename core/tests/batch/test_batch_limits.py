@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from framework.batch import BatchConfig, BatchRunner, ItemContext, batch_run
+from framework.batch import BatchConfig, BatchRunner, ItemContext, _processing
 from framework.batch._rate_limit import RateLimit
 from framework.durable import CheckpointManager
 
@@ -74,7 +74,7 @@ class Recorded:
 async def test_a_batch_takes_a_request_per_attempt_and_pays_each_attempts_tokens(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(batch_run, "RateLimit", Recorded)
+    monkeypatch.setattr(_processing, "RateLimit", Recorded)
     Recorded.made.clear()
     flaky_once: set[int] = set()
 

@@ -1,0 +1,259 @@
+"""One processing pass over a batch's ledger: claims, attempts, group commits, stops.
+
+Workers (``concurrency`` of them) take claimed items from a stream and run one attempt
+each; a committer stores their outcomes in groups, and only then are they reported. The
+claiming loop honours pause and cancel requests, the budget and the failure limits
+between claims (see :mod:`framework.batch.batch_run`).
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from framework._callables import call_sync_or_async
+from framework.batch._rate_limit import RateLimit
+from framework.batch.context import ItemContext
+from framework.batch.events import BatchEvent
+from framework.batch.policy import BatchConfig
+from framework.batch.progress import BatchProgress
+from framework.durable import BUDGET_EXHAUSTED, ItemLedger, RunObserver
+from framework.errors import CheckpointEncodeError, PermanentItemError
+from framework.llm.provider import LLMProvider
+from framework.schemas.clock import utc_now
+from framework.schemas.control import ControlAction
+from framework.schemas.item import ItemCounts, ItemError, ItemOutcome, ItemRecord, ItemStatus
+from framework.schemas.lease import make_owner_id
+from framework.schemas.run import RunStatus
+from framework.storage import codec
+
+__all__ = ["ItemFunction", "Processing"]
+
+ItemFunction = Callable[[Any, ItemContext], Any]
+"""``fn(item, ctx)``, sync or async; what it returns is the item's result."""
+
+_TRACEBACK_LINES = 8
+_MIN_FINISHED_FOR_RATIO = 10
+
+
+class Processing:
+    """One processing pass over the ledger: claims, attempts, group commits, stops."""
+
+    def __init__(
+        self,
+        config: BatchConfig,
+        ledger: ItemLedger,
+        run: RunObserver[BatchProgress],
+        progress: BatchProgress,
+        fn: ItemFunction,
+        *,
+        publish: Callable[[BatchEvent], Awaitable[None]],
+        llm: LLMProvider | None,
+    ) -> None:
+        self.config = config
+        self.publish = publish
+        self.llm = llm
+        self.ledger = ledger
+        self.run = run
+        self.run_id = ledger.run_id
+        self.progress = progress
+        self.fn = fn
+        self.worker = self.config.worker or make_owner_id()
+        rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
+        self.requests = None if rpm is None else RateLimit(rpm)
+        self.tokens = None if tpm is None else RateLimit(tpm)
+        self.in_flight = 0
+        self.counts = ItemCounts()
+        self.changed = anyio.Event()
+        self.stored_at = -math.inf
+        self._send: MemoryObjectSendStream[tuple[ItemOutcome, int, anyio.Event]]
+        self._receive: MemoryObjectReceiveStream[tuple[ItemOutcome, int, anyio.Event]]
+
+    async def process(self) -> tuple[RunStatus, str]:
+        """Run items until none is left or the batch must stop; return how it ends."""
+        self.counts = await self.ledger.counts()
+        self._send, self._receive = anyio.create_memory_object_stream[
+            tuple[ItemOutcome, int, anyio.Event]
+        ](math.inf)
+        work, taken = anyio.create_memory_object_stream[ItemRecord](math.inf)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._committer)
+            for _ in range(self.config.concurrency):
+                group.start_soon(self._worker, taken.clone())
+            taken.close()
+            ending = await self._claim_until_done(work)
+            while self.in_flight:
+                await self._wait()
+            work.close()
+            self._send.close()
+        return ending
+
+    async def _worker(self, taken: MemoryObjectReceiveStream[ItemRecord]) -> None:
+        async with taken:
+            async for item in taken:
+                await self._attempt(item)
+
+    async def _claim_until_done(
+        self, work: MemoryObjectSendStream[ItemRecord]
+    ) -> tuple[RunStatus, str]:
+        while True:
+            if ending := await self._must_stop():
+                return ending
+            await self._store_progress()
+            free = self.config.concurrency - self.in_flight
+            claimed = await self.ledger.claim(free, self.worker) if free else []
+            for item in claimed:
+                self.in_flight += 1
+                work.send_nowait(item)
+            if claimed:
+                continue
+            if self.in_flight:
+                await self._wait()
+                continue
+            waiting = await self.ledger.pending(1)
+            if not waiting:
+                return RunStatus.COMPLETED, ""
+            await self._sleep_until_due(waiting[0])
+
+    async def _must_stop(self) -> tuple[RunStatus, str] | None:
+        stop = await self.run.check_control()
+        if stop is not None:
+            status = (
+                RunStatus.CANCELLED if stop.action is ControlAction.CANCEL else RunStatus.PAUSED
+            )
+            return status, stop.reason
+        usage = self.counts.usage
+        tokens = usage.tokens_in + usage.tokens_out
+        if self.run.budget.exhausted(tokens, usage.cost):
+            return RunStatus.PAUSED, BUDGET_EXHAUSTED
+        return self._too_many_failed()
+
+    def _too_many_failed(self) -> tuple[RunStatus, str] | None:
+        failed, finished = self.counts.failed, self.counts.finished
+        limit, ratio = self.config.max_failures, self.config.max_failed_ratio
+        if limit is not None and failed >= limit:
+            return RunStatus.FAILED, f"{failed} items failed, max_failures={limit}"
+        if ratio is not None and finished >= _MIN_FINISHED_FOR_RATIO and failed / finished > ratio:
+            return (
+                RunStatus.FAILED,
+                f"{failed} of {finished} finished items failed, above max_failed_ratio={ratio}",
+            )
+        return None
+
+    async def _attempt(self, item: ItemRecord) -> None:
+        attempt = item.attempts - item.retry_from
+        ctx = ItemContext(
+            run_id=self.run_id,
+            item_id=item.item_id,
+            attempt=attempt,
+            effects=self.run.effects,
+            provider=self.llm,
+        )
+        if self.requests is not None:
+            await self.requests.acquire()
+        if self.tokens is not None:
+            await self.tokens.acquire(0)
+        try:
+            result = await self._called(item, ctx)
+            codec.encode(result, f"the result of item {item.item_id!r}")
+            outcome = ItemOutcome(
+                item_id=item.item_id, status=ItemStatus.COMPLETED, result=result, usage=ctx.usage
+            )
+        except Exception as exc:
+            outcome = self._failure(item, attempt, exc, ctx)
+        done = anyio.Event()
+        await self._send.send((outcome, attempt, done))
+        await done.wait()
+        self.in_flight -= 1
+        self._notify()
+
+    async def _called(self, item: ItemRecord, ctx: ItemContext) -> Any:
+        try:
+            return await call_sync_or_async(self.fn, item.input, ctx)
+        finally:
+            if self.tokens is not None:
+                self.tokens.charge(ctx.usage.tokens_in + ctx.usage.tokens_out)
+
+    def _failure(
+        self, item: ItemRecord, attempt: int, exc: Exception, ctx: ItemContext
+    ) -> ItemOutcome:
+        error = ItemError(type=type(exc).__name__, message=str(exc), traceback=_short_trace(exc))
+        final = (
+            isinstance(exc, PermanentItemError)
+            or not isinstance(exc, self.config.retry_on)
+            or attempt >= self.config.max_attempts
+            or isinstance(exc, CheckpointEncodeError)
+        )
+        if final:
+            return ItemOutcome(
+                item_id=item.item_id, status=ItemStatus.FAILED, error=error, usage=ctx.usage
+            )
+        retry_at = utc_now() + timedelta(seconds=self.config.backoff(attempt))
+        return ItemOutcome(
+            item_id=item.item_id,
+            status=ItemStatus.PENDING,
+            error=error,
+            usage=ctx.usage,
+            retry_at=retry_at,
+        )
+
+    async def _committer(self) -> None:
+        async with self._receive:
+            async for first in self._receive:
+                group = [first]
+                while len(group) < self.config.commit_group:
+                    try:
+                        group.append(self._receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                self.counts = await self.ledger.finish([outcome for outcome, _, _ in group])
+                self.progress.completed(
+                    [o.item_id for o, _, _ in group if o.status is ItemStatus.COMPLETED]
+                )
+                for outcome, attempt, done in group:
+                    done.set()
+                    await self._emit(_event_kind(outcome), outcome, attempt)
+
+    async def _store_progress(self, *, force: bool = False) -> None:
+        now = anyio.current_time()
+        if not force and now - self.stored_at < self.config.progress_interval:
+            return
+        self.stored_at = now
+        self.progress.sampled(self.counts)
+        await self.run.node_done(self.progress, None, step=self.counts.finished)
+        await self.publish(BatchEvent("progress", self.run_id, self.counts))
+
+    async def _emit(self, kind: str, outcome: ItemOutcome, attempt: int) -> None:
+        event = BatchEvent(kind, self.run_id, self.counts, outcome.item_id, attempt, outcome.error)
+        await self.publish(event)
+
+    async def _wait(self) -> None:
+        # Woken by a finished item, or after poll_interval to look at control requests.
+        with anyio.move_on_after(self.config.poll_interval):
+            await self.changed.wait()
+        self.changed = anyio.Event()
+
+    def _notify(self) -> None:
+        self.changed.set()
+
+    async def _sleep_until_due(self, item: ItemRecord) -> None:
+        due = item.next_attempt_at
+        wait = 0.0 if due is None else (due - utc_now()).total_seconds()
+        await anyio.sleep(min(max(wait, 0.0), self.config.poll_interval))
+
+
+def _event_kind(outcome: ItemOutcome) -> str:
+    if outcome.status is ItemStatus.PENDING:
+        return "retrying"
+    return outcome.status.value
+
+
+def _short_trace(exc: BaseException) -> str:
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return "".join(lines[-_TRACEBACK_LINES:]).strip()
