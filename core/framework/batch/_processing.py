@@ -161,7 +161,6 @@ class Processing:
             await self.tokens.acquire(0)
         try:
             result = await self._called(item, ctx)
-            codec.encode(result, f"the result of item {item.item_id!r}")
             outcome = ItemOutcome(
                 item_id=item.item_id, status=ItemStatus.COMPLETED, result=result, usage=ctx.usage
             )
@@ -188,7 +187,6 @@ class Processing:
             isinstance(exc, PermanentItemError)
             or not isinstance(exc, self.config.retry_on)
             or attempt >= self.config.max_attempts
-            or isinstance(exc, CheckpointEncodeError)
         )
         if final:
             return ItemOutcome(
@@ -212,13 +210,28 @@ class Processing:
                         group.append(self._receive.receive_nowait())
                     except anyio.WouldBlock:
                         break
-                self.counts = await self.ledger.finish([outcome for outcome, _, _ in group])
+                group = await self._stored(group)
                 self.progress.completed(
                     [o.item_id for o, _, _ in group if o.status is ItemStatus.COMPLETED]
                 )
                 for outcome, attempt, done in group:
                     done.set()
                     await self._emit(_event_kind(outcome), outcome, attempt)
+
+    async def _stored(
+        self, group: list[tuple[ItemOutcome, int, anyio.Event]]
+    ) -> list[tuple[ItemOutcome, int, anyio.Event]]:
+        """Record ``group``'s outcomes; a result the codec cannot store fails its item alone.
+
+        The storage refuses the whole group then, storing nothing; the group is recorded
+        again with those items failed, so results are encoded once when all is well.
+        """
+        try:
+            self.counts = await self.ledger.finish([outcome for outcome, _, _ in group])
+        except CheckpointEncodeError:
+            group = [(_storable(outcome), attempt, done) for outcome, attempt, done in group]
+            self.counts = await self.ledger.finish([outcome for outcome, _, _ in group])
+        return group
 
     async def _store_progress(self, *, force: bool = False) -> None:
         now = anyio.current_time()
@@ -252,6 +265,18 @@ def _event_kind(outcome: ItemOutcome) -> str:
     if outcome.status is ItemStatus.PENDING:
         return "retrying"
     return outcome.status.value
+
+
+def _storable(outcome: ItemOutcome) -> ItemOutcome:
+    """``outcome``, or its item failed for good if its result cannot be stored."""
+    try:
+        codec.encode(outcome.result, f"the result of item {outcome.item_id!r}")
+    except CheckpointEncodeError as exc:
+        error = ItemError(type=type(exc).__name__, message=str(exc))
+        return ItemOutcome(
+            item_id=outcome.item_id, status=ItemStatus.FAILED, error=error, usage=outcome.usage
+        )
+    return outcome
 
 
 def _short_trace(exc: BaseException) -> str:

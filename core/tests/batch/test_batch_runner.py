@@ -405,3 +405,22 @@ async def test_model_calls_through_ctx_llm_are_counted_in_the_items_usage() -> N
     assert result.counts.usage.tokens_in == 3 * 14 and result.counts.usage.tokens_out == 3 * 6
     assert item is not None and (item.usage.tokens_in, item.usage.tokens_out) == (14, 6)
     assert without.counts.failed == 1
+
+
+async def test_a_result_that_cannot_be_stored_fails_its_item_alone() -> None:
+    def fn(item: dict[str, Any], ctx: ItemContext) -> Any:
+        return object() if item["n"] == 3 else item["n"]
+
+    async with CheckpointManager("memory://") as manager:
+        result = await BatchRunner(manager, FAST).run("b", docs(8), fn)
+        item = await manager.storage.aget_item("b", "doc-0003")
+        stored = await results(manager, "b")
+
+    assert (result.status, result.counts.completed, result.counts.failed) == (
+        RunStatus.COMPLETED,
+        7,
+        1,
+    )
+    assert item is not None and item.attempts == 1
+    assert item.last_error is not None and item.last_error.type == "CheckpointEncodeError"
+    assert "doc-0003" not in stored and stored["doc-0007"] == 7
