@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import struct
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC
@@ -48,79 +46,24 @@ from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults
 from framework.storage._engine import IndexEntry, ItemRow, RecordBackend, RecordForm, decode_run
 from framework.storage._engine.chains import RecordLink
+from framework.storage._sqlite_schema import MIGRATIONS, RUN_TABLES, SCHEMA_VERSION
+from framework.storage._sqlite_wal import (
+    WAL_CHECKPOINT_PAGES,
+    WAL_KEPT_BYTES,
+    enable_wal,
+    refuse_lost_wal,
+)
 from framework.storage.twins import WouldWait, on_the_loop
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
+
+# Ids per query when reading items by id (far below SQLite's limit on parameters).
+_IDS_PER_QUERY = 500
 
 BUSY_TIMEOUT_MS = 30_000
 # How long a write called on the event loop waits for another writer before it is handed
 # to a worker thread (which waits up to BUSY_TIMEOUT_MS).
 LOOP_BUSY_MS = 20
-
-# Migration N (1-based) brings a database from schema version N-1 to N. Never edit one that
-# has shipped; append a new one.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE runs (
-            run_id TEXT PRIMARY KEY,
-            status TEXT NOT NULL,
-            agent_id TEXT,
-            graph_id TEXT,
-            created_key TEXT NOT NULL,
-            body BLOB NOT NULL
-        )""",
-        "CREATE INDEX runs_by_created ON runs (created_key)",
-        """CREATE TABLE checkpoint_records (
-            run_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            checkpoint_id TEXT NOT NULL,
-            form TEXT NOT NULL,
-            base_seq INTEGER NOT NULL,
-            prev_seq INTEGER,
-            visible INTEGER NOT NULL,
-            checksum TEXT NOT NULL,
-            stored_bytes INTEGER NOT NULL,
-            metadata TEXT NOT NULL,
-            payload BLOB NOT NULL,
-            PRIMARY KEY (run_id, seq)
-        )""",
-    ),
-    (
-        """CREATE TABLE control_signals (
-            run_id TEXT PRIMARY KEY,
-            action TEXT NOT NULL,
-            body BLOB NOT NULL
-        )""",
-        """CREATE TABLE effects (
-            run_id TEXT NOT NULL,
-            key TEXT NOT NULL,
-            status TEXT NOT NULL,
-            body BLOB NOT NULL,
-            PRIMARY KEY (run_id, key)
-        )""",
-    ),
-    (
-        """CREATE TABLE items (
-            run_id TEXT NOT NULL,
-            item_id TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            due_key TEXT,
-            body BLOB NOT NULL,
-            PRIMARY KEY (run_id, item_id)
-        )""",
-        "CREATE INDEX items_by_seq ON items (run_id, seq)",
-        "CREATE INDEX items_by_status ON items (run_id, status, seq)",
-        """CREATE TABLE item_counts (
-            run_id TEXT PRIMARY KEY,
-            body BLOB NOT NULL
-        )""",
-    ),
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
-_RUN_TABLES = ("runs", "checkpoint_records", "control_signals", "effects", "items", "item_counts")
-# Ids per query when reading items by id (far below SQLite's limit on parameters).
-_IDS_PER_QUERY = 500
 
 _ENTRY_SELECT = (
     "SELECT seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata "
@@ -152,7 +95,7 @@ class SQLiteStorage(RecordBackend):
         self.path = Path(path).expanduser()
         self.fsync = fsync
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _refuse_lost_wal(self.path)
+        refuse_lost_wal(self.path)
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -161,7 +104,7 @@ class SQLiteStorage(RecordBackend):
                 check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            _enable_wal(conn)
+            enable_wal(conn, BUSY_TIMEOUT_MS)
             conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             conn.execute(f"PRAGMA journal_size_limit = {WAL_KEPT_BYTES}")
@@ -192,7 +135,7 @@ class SQLiteStorage(RecordBackend):
                 f"{self.path} has storage schema version {current}, newer than the "
                 f"{SCHEMA_VERSION} this agentgraph understands; upgrade agentgraph"
             )
-        for statements in _MIGRATIONS[current:]:
+        for statements in MIGRATIONS[current:]:
             for statement in statements:
                 conn.execute(statement)
         if current < SCHEMA_VERSION:
@@ -352,7 +295,7 @@ class SQLiteStorage(RecordBackend):
 
     def _delete_run(self, run_id: str) -> bool:
         deleted = 0
-        for table in _RUN_TABLES:
+        for table in RUN_TABLES:
             deleted += self._db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,)).rowcount
         return deleted > 0
 
@@ -465,61 +408,6 @@ class SQLiteStorage(RecordBackend):
             "SELECT body FROM item_counts WHERE run_id = ?", (run_id,)
         ).fetchone()
         return None if row is None else bytes(row[0])
-
-
-# Checkpoint the log into the database every 128 pages and cut it back to 256 KiB after:
-# a long run's store stays the size of its data, not of every commit it made (a 1000-node
-# run: 0.7 MB, not 4.5). Each checkpoint costs a sync of the database file, so fewer pages
-# than this make large checkpoints slower (measured with benchmarks/checkpoint_overhead.py).
-WAL_CHECKPOINT_PAGES = 128
-WAL_KEPT_BYTES = 256 * 1024
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    # Switching a new database to WAL takes an exclusive lock and SQLite does not wait on
-    # the busy handler for it, so two processes opening the same new file must retry.
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-# The start of SQLite's wal-index (the -shm file): two copies of its header, then the
-# checkpoint info; native byte order (https://sqlite.org/walformat.html).
-_WAL_INDEX = struct.Struct("=IIIBBHII24x48x I")
-_WAL_INDEX_VERSION = 3007000
-_WAL_HEADER_BYTES, _WAL_FRAME_HEADER_BYTES = 32, 24
-
-
-def _refuse_lost_wal(path: Path) -> None:
-    """``StorageError`` if commits that exist only in the -wal log were lost with it."""
-    shm, wal = Path(f"{path}-shm"), Path(f"{path}-wal")
-    try:
-        index = shm.read_bytes()[: _WAL_INDEX.size]
-        wal_bytes = wal.stat().st_size if wal.exists() else 0
-    except OSError:
-        return
-    if len(index) < _WAL_INDEX.size or index[:48] != index[48:96]:
-        return  # no index, or one being written by a live connection (whose log exists)
-    version, _, _, initialised, _, page_size, frames, _, backfilled = _WAL_INDEX.unpack(index)
-    if version != _WAL_INDEX_VERSION or not initialised or frames <= backfilled:
-        return
-    page_size = 65536 if page_size == 1 else page_size
-    if wal_bytes >= _WAL_HEADER_BYTES + frames * (_WAL_FRAME_HEADER_BYTES + page_size):
-        return
-    state = "is missing" if not wal.exists() else f"is cut short ({wal_bytes} bytes)"
-    raise StorageError(
-        f"SQLite storage {path}: its write-ahead log {wal} {state}, but {shm} shows it held "
-        f"{frames - backfilled} pages of commits not yet in {path.name}; the file alone is "
-        "an older state of the store, in which runs that progressed would start over. Put "
-        f"the log back if it was moved; to accept the loss, make sure no process uses the "
-        f"database and delete {shm}"
-    )
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
