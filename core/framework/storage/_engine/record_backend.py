@@ -37,15 +37,15 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Unpack
 
-from framework.errors import CorruptCheckpointError, InvalidArgumentError, StorageError
+from framework.errors import CorruptCheckpointError, InvalidArgumentError
 from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
 from framework.schemas.control import ControlAction, ControlSignal
 from framework.schemas.effect import EffectRecord
-from framework.schemas.ids import validate_checkpoint_id, validate_node_id, validate_run_id
+from framework.schemas.ids import validate_checkpoint_id, validate_run_id
 from framework.schemas.item import (
     ItemCounts,
     ItemOutcome,
@@ -59,7 +59,7 @@ from framework.schemas.run import RunCriteria, RunFilter, RunRecord, RunTotals
 from framework.settings import DEFAULT_LEASE_TTL_SECONDS
 from framework.storage._engine import effect_rows, item_rows, leasing, run_rows, signals
 from framework.storage._engine.chains import Tip, chain_of, find_broken, plan_prune
-from framework.storage._engine.delta import apply_chain, diff, resized
+from framework.storage._engine.delta import apply_chain
 from framework.storage._engine.lru import LRUCache
 from framework.storage._engine.primitives import RecordPrimitives
 from framework.storage._engine.record_format import (
@@ -69,7 +69,11 @@ from framework.storage._engine.record_format import (
     decode_state,
     encode_state,
     open_payload,
-    seal_payload,
+)
+from framework.storage._engine.sealed_record import (
+    SealedRecord,
+    numbered,
+    validate_checkpoint_ids,
 )
 from framework.storage.backend import CorruptCheckpoint, StepCommit, StorageBackend
 from framework.storage.twins import thread_twin
@@ -370,17 +374,19 @@ class RecordBackend(RecordPrimitives, StorageBackend):
 
     # --- internals ------------------------------------------------------------------------
 
-    def _encoded(self, cp: Checkpoint, max_bytes: int | None) -> _Record:
+    def _encoded(self, cp: Checkpoint, max_bytes: int | None) -> SealedRecord:
         """The checkpoint's record, refused above the size limit before anything is locked
         or written: a delta on the cached tip when there is one, else a full record."""
-        _validate_checkpoint_ids(cp)
+        validate_checkpoint_ids(cp)
         limits = [n for n in (self.max_checkpoint_bytes, _limit(max_bytes, "max_bytes")) if n]
-        record = _Record.of(encode_state(cp), self._tips.get(cp.run_id), min(limits, default=None))
+        record = SealedRecord.of(
+            encode_state(cp), self._tips.get(cp.run_id), min(limits, default=None)
+        )
         check_size(cp, record.tree, record.state_bytes, record.limit)
         return record
 
     def _append_checkpoint(
-        self, cp: Checkpoint, record: _Record
+        self, cp: Checkpoint, record: SealedRecord
     ) -> tuple[CheckpointMetadata, Tip | None]:
         """Store ``cp`` as the run's next record; under the guard. Returns its summary and
         the tip it was stored after (``None``: the run had no record).
@@ -389,10 +395,10 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         run's tip any more (another process wrote, or the cache was cold).
         """
         last = self._last_entry(cp.run_id)
-        cp, seq = _numbered(cp, last)
+        cp, seq = numbered(cp, last)
         tip = self._tip(cp.run_id, last)
         if tip is not record.tip:
-            record = _Record.of(record.tree, tip, record.limit)
+            record = SealedRecord.of(record.tree, tip, record.limit)
             check_size(cp, record.tree, record.state_bytes, record.limit)
         metadata = cp.to_metadata(size_bytes=record.state_bytes)
         entry = IndexEntry(
@@ -486,34 +492,6 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         return None
 
 
-@dataclass(frozen=True)
-class _Record:
-    """A checkpoint's state tree as the record to store after ``tip`` (``None``: none).
-
-    A delta when the tip's chain takes one more, else a full record. The state's size is
-    a full record's body length or the tip's size moved by the delta: the whole state is
-    never written out a second time just to measure it.
-    """
-
-    tree: dict[str, Any]
-    tip: Tip | None
-    limit: int | None
-    form: RecordForm
-    body: bytes
-    checksum: str
-    state_bytes: int
-
-    @classmethod
-    def of(cls, tree: dict[str, Any], tip: Tip | None, limit: int | None) -> _Record:
-        if tip is None or tip.wants_full():
-            body, checksum = seal_payload(tree)
-            return cls(tree, tip, limit, RecordForm.FULL, body, checksum, len(body))
-        delta = diff(tip.tree, tree) or {}
-        body, checksum = seal_payload(delta)
-        size = resized(tip.tree, delta, tip.state_bytes)
-        return cls(tree, tip, limit, RecordForm.DELTA, body, checksum, size)
-
-
 def _check_keep(keep: int) -> None:
     if type(keep) is not int or keep < 0:
         raise InvalidArgumentError(f"keep must be a non-negative int, not {keep!r}")
@@ -523,28 +501,3 @@ def _limit(value: int | None, name: str) -> int | None:
     if value is not None and (type(value) is not int or value < 1):
         raise InvalidArgumentError(f"{name} must be an int of at least 1, not {value!r}")
     return value
-
-
-def _numbered(cp: Checkpoint, last: IndexEntry | None) -> tuple[Checkpoint, int]:
-    """``cp`` with its seq: the run's next one if it has none, else checked against ``last``."""
-    if cp.seq is None:
-        seq = 0 if last is None else last.seq + 1
-        return cp.model_copy(update={"seq": seq}), seq
-    if last is not None and cp.seq <= last.seq:
-        raise StorageError(
-            f"checkpoint seq {cp.seq} of run {cp.run_id!r} is not greater than the latest "
-            f"stored seq {last.seq}; leave seq unset to append, or use latest_seq() + 1"
-        )
-    return cp, cp.seq
-
-
-def _validate_checkpoint_ids(cp: Checkpoint) -> None:
-    validate_run_id(cp.run_id)
-    validate_checkpoint_id(cp.id)
-    for node_id in (cp.current_node_id, cp.current_step_id, cp.next_node_id):
-        if node_id is not None:
-            validate_node_id(node_id)
-    if cp.parent_run_id is not None:
-        validate_run_id(cp.parent_run_id)
-    if cp.parent_checkpoint_id is not None:
-        validate_checkpoint_id(cp.parent_checkpoint_id)
