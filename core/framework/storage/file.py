@@ -76,6 +76,7 @@ from framework.storage._file_index import (
     record_body,
     record_bytes,
 )
+from framework.storage._file_items import LEDGER_NAME, ledger_bytes, read_ledger
 from framework.storage._file_lock import hold_file_lock
 
 __all__ = ["FileStorage", "IndexRebuiltWarning"]
@@ -386,40 +387,15 @@ class FileStorage(RecordBackend):
     def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
         stored = self._ledger(run_id)[1]
         stored.update((row.item_id, row) for row in rows)
-        content = {
-            "counts": json.loads(counts),
-            "items": [
-                [row.item_id, row.seq, row.status.value, row.due, json.loads(row.body)]
-                for row in sorted(stored.values(), key=lambda row: row.seq)
-            ],
-        }
-        document = {**content, "checksum": codec.checksum(codec.canonical_bytes(content))}
-        path = self._run_dir(run_id) / "items.json"
-        self._write_atomic(path, codec.canonical_bytes(document), "items")
+        path = self._run_dir(run_id) / LEDGER_NAME
+        self._write_atomic(path, ledger_bytes(counts, stored.values()), "items")
 
     def _read_item_counts(self, run_id: str) -> bytes | None:
         return self._ledger(run_id)[0]
 
     def _ledger(self, run_id: str) -> tuple[bytes | None, dict[str, ItemRow]]:
         """The run's item ledger file: its counts and its rows by id (none if absent)."""
-        path = self._run_dir(run_id) / "items.json"
-        try:
-            document = json.loads(path.read_bytes())
-            content = {"counts": document["counts"], "items": document["items"]}
-            if codec.checksum(codec.canonical_bytes(content)) != document["checksum"]:
-                raise ValueError("it failed its checksum")
-            rows = {
-                item_id: ItemRow(item_id, seq, ItemStatus(status), due, codec.canonical_bytes(tree))
-                for item_id, seq, status, due, tree in content["items"]
-            }
-            return codec.canonical_bytes(content["counts"]), rows
-        except FileNotFoundError:
-            return None, {}
-        except (KeyError, TypeError, ValueError, CheckpointEncodeError) as exc:
-            raise StorageError(
-                f"the item ledger {path} is corrupt ({exc}); restore it from a backup or "
-                "delete the run"
-            ) from None
+        return read_ledger(self._run_dir(run_id) / LEDGER_NAME)
 
     # --- atomic writes --------------------------------------------------------------------
 

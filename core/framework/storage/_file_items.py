@@ -1,0 +1,55 @@
+"""A batch run's item ledger in the file backend: one checksummed ``items.json`` per run.
+
+The file holds the ledger's counts and one row per item (id, seq, status, due time and the
+item's stored record), in seq order, with a checksum of both; it is rewritten whole, by an
+atomic replace, at each change, so a reader sees the old ledger or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from framework.errors import CheckpointEncodeError, StorageError
+from framework.schemas.item import ItemStatus
+from framework.storage import codec
+from framework.storage._engine import ItemRow
+
+__all__ = ["LEDGER_NAME", "ledger_bytes", "read_ledger"]
+
+LEDGER_NAME = "items.json"
+
+
+def ledger_bytes(counts: bytes, rows: Iterable[ItemRow]) -> bytes:
+    """The file's bytes for ``counts`` and every row of the ledger."""
+    content = {
+        "counts": json.loads(counts),
+        "items": [
+            [row.item_id, row.seq, row.status.value, row.due, json.loads(row.body)]
+            for row in sorted(rows, key=lambda row: row.seq)
+        ],
+    }
+    document = {**content, "checksum": codec.checksum(codec.canonical_bytes(content))}
+    return codec.canonical_bytes(document)
+
+
+def read_ledger(path: Path) -> tuple[bytes | None, dict[str, ItemRow]]:
+    """The ledger's counts and its rows by id (``None`` and none when there is no file);
+    ``StorageError`` if the file is damaged."""
+    try:
+        document = json.loads(path.read_bytes())
+        content = {"counts": document["counts"], "items": document["items"]}
+        if codec.checksum(codec.canonical_bytes(content)) != document["checksum"]:
+            raise ValueError("it failed its checksum")
+        rows = {
+            item_id: ItemRow(item_id, seq, ItemStatus(status), due, codec.canonical_bytes(tree))
+            for item_id, seq, status, due, tree in content["items"]
+        }
+        return codec.canonical_bytes(content["counts"]), rows
+    except FileNotFoundError:
+        return None, {}
+    except (KeyError, TypeError, ValueError, CheckpointEncodeError) as exc:
+        raise StorageError(
+            f"the item ledger {path} is corrupt ({exc}); restore it from a backup or delete the run"
+        ) from None
