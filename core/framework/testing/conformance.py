@@ -31,6 +31,8 @@ from typing import ClassVar, TypeVar
 
 import pytest
 
+from framework.schemas.lease import make_owner_id
+from framework.schemas.run import RunRecord
 from framework.storage import FileStorage, MemoryStorage, SQLiteStorage
 from framework.storage.backend import StorageBackend
 
@@ -211,3 +213,10 @@ def disk_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Har
 def storage(harness: Harness) -> StorageBackend:
     """The backend of :func:`harness`."""
     return harness.storage
+
+
+@pytest.fixture
+async def token(storage: StorageBackend) -> int:
+    """The fencing token of a claim on ``run-1``, created for the test."""
+    await storage.acreate_run(RunRecord(run_id="run-1"))
+    return (await storage.aclaim_run("run-1", make_owner_id())).fencing_token

@@ -16,12 +16,6 @@ from framework.testing.conformance import Harness
 from framework.testing.values import assert_exact, make_checkpoint
 
 
-@pytest.fixture
-async def token(storage: StorageBackend) -> int:
-    await storage.acreate_run(RunRecord(run_id="run-1"))
-    return (await storage.aclaim_run("run-1", make_owner_id())).fencing_token
-
-
 async def test_a_step_stores_the_checkpoint_and_points_the_run_at_it(
     harness: Harness, token: int
 ) -> None:
