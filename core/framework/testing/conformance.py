@@ -16,8 +16,8 @@ backend proves itself by adding one harness::
 and running ``pytest -o asyncio_mode=auto -p framework.testing.conformance -p
 my_harness_module --pyargs framework.testing.spec``. Used as a pytest plugin, this module
 provides the fixtures ``harness`` (each registered backend in turn), ``storage`` (its
-backend) and ``disk_harness`` (only backends that keep data on disk, for tests with
-several processes).
+backend), ``disk_harness`` (only backends that keep data on disk, for tests with
+several processes) and ``token`` (a claim's fencing token on run ``run-1``, created).
 It needs pytest, which the framework itself does not.
 """
 
