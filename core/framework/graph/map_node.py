@@ -59,25 +59,16 @@ class MapNode:
             )
         started = time.perf_counter()
         if self.manager is not None:
-            output = await self._mapped(self.manager, ctx, values)
+            result = await self._mapped(self.manager, ctx, values)
         else:
             async with CheckpointManager("memory://") as manager:
-                output = await self._mapped(manager, ctx, values)
-        if isinstance(output, NodeResult):
-            return output
+                result = await self._mapped(manager, ctx, values)
         latency = int((time.perf_counter() - started) * 1000)
-        mapped, usage = output
-        return NodeResult(
-            success=True,
-            output={spec.output_keys[0]: mapped},
-            tokens_used=usage[0],
-            cost=usage[1],
-            latency_ms=latency,
-        )
+        return result.model_copy(update={"latency_ms": latency})
 
     async def _mapped(
         self, manager: CheckpointManager, ctx: NodeContext, values: list[Any]
-    ) -> NodeResult | tuple[dict[str, Any], tuple[int, float]]:
+    ) -> NodeResult:
         spec = ctx.node_spec
         run_id = child_run_id(ctx.run_id or "map", f"{spec.id}@{ctx.visit}")
         config = BatchConfig(id_key="index", max_attempts=spec.max_retries + 1)
@@ -94,16 +85,14 @@ class MapNode:
                 results[index] = item.result
             elif item.status is ItemStatus.FAILED:
                 error = item.last_error
-                failed.append(
-                    {
-                        "index": index,
-                        "error": "" if error is None else f"{error.type}: {error.message}",
-                    }
-                )
+                why = "" if error is None else f"{error.type}: {error.message}"
+                failed.append({"index": index, "error": why})
         usage = result.counts.usage
-        return {"results": results, "failed": failed}, (
-            usage.tokens_in + usage.tokens_out,
-            usage.cost,
+        return NodeResult(
+            success=True,
+            output={spec.output_keys[0]: {"results": results, "failed": failed}},
+            tokens_used=usage.tokens_in + usage.tokens_out,
+            cost=usage.cost,
         )
 
     async def _element(self, item: dict[str, Any], ctx: ItemContext) -> Any:
