@@ -1,7 +1,8 @@
 """One processing pass over a batch's ledger: claims, attempts, group commits, stops.
 
 Workers (``concurrency`` of them) take claimed items from a stream and run one attempt
-each; a committer stores their outcomes in groups, and only then are they reported. The
+each; a committer stores their outcomes in groups, and only then are they reported. A
+worker hands its outcome over and takes its next item while the outcome is stored. The
 claiming loop honours pause and cancel requests, the budget and the failure limits
 between claims (see :mod:`framework.batch.batch_run`).
 """
@@ -15,6 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
+import anyio.lowlevel
+from anyio import CancelScope
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from framework._callables import call_sync_or_async
@@ -28,7 +31,14 @@ from framework.errors import CheckpointEncodeError, PermanentItemError
 from framework.llm.provider import LLMProvider
 from framework.schemas.clock import utc_now
 from framework.schemas.control import ControlAction
-from framework.schemas.item import ItemCounts, ItemError, ItemOutcome, ItemRecord, ItemStatus
+from framework.schemas.item import (
+    ItemCounts,
+    ItemError,
+    ItemOutcome,
+    ItemRecord,
+    ItemStatus,
+    ItemUsage,
+)
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunStatus
 from framework.storage import codec
@@ -69,30 +79,64 @@ class Processing:
         self.requests = None if rpm is None else RateLimit(rpm)
         self.tokens = None if tpm is None else RateLimit(tpm)
         self.in_flight = 0
+        self.unstored = 0
+        self.spent = ItemUsage()
+        """Used by the ledger's items, those whose outcome is not stored yet included."""
+        self.reading = False
+        self.refused: Exception | None = None
+        """Why the submission read while processing was refused, if it was."""
         self.counts = ItemCounts()
         self.changed = anyio.Event()
         self.stored_at = -math.inf
-        self._send: MemoryObjectSendStream[tuple[ItemOutcome, int, anyio.Event]]
-        self._receive: MemoryObjectReceiveStream[tuple[ItemOutcome, int, anyio.Event]]
+        self._send: MemoryObjectSendStream[tuple[ItemOutcome, int]]
+        self._receive: MemoryObjectReceiveStream[tuple[ItemOutcome, int]]
 
-    async def process(self) -> tuple[RunStatus, str]:
-        """Run items until none is left or the batch must stop; return how it ends."""
+    async def process(self, read: Callable[[], Awaitable[None]] | None) -> tuple[RunStatus, str]:
+        """Run items until none is left or the batch must stop; return how it ends.
+
+        ``read`` (adding a submission to the ledger, calling :meth:`added` as it goes) runs
+        alongside: items run as soon as they are added, and the batch is done once it has
+        read everything and run what it added. If ``read`` raises, no item is claimed
+        after that, the items in flight finish, and the error is in :attr:`refused`.
+        """
         self.counts = await self.ledger.counts()
-        self._send, self._receive = anyio.create_memory_object_stream[
-            tuple[ItemOutcome, int, anyio.Event]
-        ](math.inf)
+        self.spent = self.counts.usage
+        # A worker hands its outcome over and takes its next item while the outcome is
+        # stored. At most ``concurrency`` wait: workers wait for a committer that falls
+        # behind, and a crash loses no more than the items in flight and those waiting.
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[ItemOutcome, int]](
+            self.config.concurrency
+        )
         work, taken = anyio.create_memory_object_stream[ItemRecord](math.inf)
         async with anyio.create_task_group() as group:
             group.start_soon(self._committer)
             for _ in range(self.config.concurrency):
                 group.start_soon(self._worker, taken.clone())
             taken.close()
+            reading = CancelScope()
+            if read is not None:
+                self.reading = True
+                group.start_soon(self._read, read, reading)
             ending = await self._claim_until_done(work)
-            while self.in_flight:
+            reading.cancel()
+            while self.in_flight or self.unstored:
                 await self._wait()
             work.close()
             self._send.close()
         return ending
+
+    def added(self) -> None:
+        """More items were added to the ledger: look for them."""
+        self._notify()
+
+    async def _read(self, read: Callable[[], Awaitable[None]], scope: CancelScope) -> None:
+        with scope:
+            try:
+                await read()
+            except Exception as exc:
+                self.refused = exc
+        self.reading = False
+        self._notify()
 
     async def _worker(self, taken: MemoryObjectReceiveStream[ItemRecord]) -> None:
         async with taken:
@@ -113,22 +157,27 @@ class Processing:
                 work.send_nowait(item)
             if claimed:
                 continue
-            if self.in_flight:
+            if self.in_flight or self.unstored:
                 await self._wait()
                 continue
             waiting = await self.ledger.pending(1)
+            if not waiting and self.reading:
+                await self._wait()
+                continue
             if not waiting:
                 return RunStatus.COMPLETED, ""
             await self._sleep_until_due(waiting[0])
 
     async def _must_stop(self) -> tuple[RunStatus, str] | None:
+        if self.refused is not None:
+            return RunStatus.FAILED, str(self.refused)
         stop = await self.run.check_control()
         if stop is not None:
             status = (
                 RunStatus.CANCELLED if stop.action is ControlAction.CANCEL else RunStatus.PAUSED
             )
             return status, stop.reason
-        usage = self.counts.usage
+        usage = self.spent
         tokens = usage.tokens_in + usage.tokens_out
         if self.run.budget.exhausted(tokens, usage.cost):
             return RunStatus.PAUSED, BUDGET_EXHAUSTED
@@ -166,10 +215,10 @@ class Processing:
             )
         except Exception as exc:
             outcome = self._failure(item, attempt, exc, ctx)
-        done = anyio.Event()
-        await self._send.send((outcome, attempt, done))
-        await done.wait()
+        self.unstored += 1
+        self.spent += outcome.usage
         self.in_flight -= 1
+        await self._send.send((outcome, attempt))
         self._notify()
 
     async def _called(self, item: ItemRecord, ctx: ItemContext) -> Any:
@@ -204,33 +253,41 @@ class Processing:
     async def _committer(self) -> None:
         async with self._receive:
             async for first in self._receive:
-                group = [first]
-                while len(group) < self.config.commit_group:
-                    try:
-                        group.append(self._receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
+                group = await self._gathered(first)
                 group = await self._stored(group)
+                self.unstored -= len(group)
+                self._notify()
                 self.progress.completed(
-                    [o.item_id for o, _, _ in group if o.status is ItemStatus.COMPLETED]
+                    [o.item_id for o, _ in group if o.status is ItemStatus.COMPLETED]
                 )
-                for outcome, attempt, done in group:
-                    done.set()
+                for outcome, attempt in group:
                     await self._emit(_event_kind(outcome), outcome, attempt)
 
-    async def _stored(
-        self, group: list[tuple[ItemOutcome, int, anyio.Event]]
-    ) -> list[tuple[ItemOutcome, int, anyio.Event]]:
+    async def _gathered(self, first: tuple[ItemOutcome, int]) -> list[tuple[ItemOutcome, int]]:
+        """``first`` and the outcomes that follow it until the loop has nothing else to run
+        (or the group is full): workers whose items end together start their next ones
+        before the write, and one write records them all."""
+        group = [first]
+        while len(group) < self.config.commit_group:
+            try:
+                group.append(self._receive.receive_nowait())
+            except anyio.WouldBlock:
+                await anyio.lowlevel.checkpoint()
+                if not self._receive.statistics().current_buffer_used:
+                    break
+        return group
+
+    async def _stored(self, group: list[tuple[ItemOutcome, int]]) -> list[tuple[ItemOutcome, int]]:
         """Record ``group``'s outcomes; a result the codec cannot store fails its item alone.
 
         The storage refuses the whole group then, storing nothing; the group is recorded
         again with those items failed, so results are encoded once when all is well.
         """
         try:
-            self.counts = await self.ledger.finish([outcome for outcome, _, _ in group])
+            self.counts = await self.ledger.finish([outcome for outcome, _ in group])
         except CheckpointEncodeError:
-            group = [(_storable(outcome), attempt, done) for outcome, attempt, done in group]
-            self.counts = await self.ledger.finish([outcome for outcome, _, _ in group])
+            group = [(_storable(outcome), attempt) for outcome, attempt in group]
+            self.counts = await self.ledger.finish([outcome for outcome, _ in group])
         return group
 
     async def _store_progress(self, *, force: bool = False) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
 from framework.batch._ids import new_item
@@ -14,12 +14,19 @@ from framework.schemas.item import NewItem
 __all__ = ["Submission"]
 
 
+def _nothing() -> None:
+    pass
+
+
 class Submission:
     """Reads a submission in chunks into the ledger, refusing repeated and changed ids."""
 
-    def __init__(self, ledger: ItemLedger, config: BatchConfig) -> None:
+    def __init__(
+        self, ledger: ItemLedger, config: BatchConfig, on_added: Callable[[], None] = _nothing
+    ) -> None:
         self.ledger = ledger
         self.config = config
+        self.on_added = on_added
         self.seen: set[str] = set()
         self.repeated: list[str] = []
         self.changed: list[str] = []
@@ -46,6 +53,8 @@ class Submission:
             added = await self.ledger.add(chunk, replace_changed=self.config.replace_changed)
             if not self.config.replace_changed:
                 self.changed += added.changed
+            if added.added or (added.changed and self.config.replace_changed):
+                self.on_added()
 
     def _refuse(self) -> None:
         if self.repeated and not self.config.drop_duplicates:

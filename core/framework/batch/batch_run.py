@@ -7,18 +7,23 @@ is its item ledger in storage:
 
 1. Items left *running* by a process that died go back to pending (their started attempt
    stays counted).
-2. The submission is read in chunks and added: new ids as pending, ids the batch holds
-   with the same content left as they are (a completed item never runs again), a changed
-   or repeated id refused with :class:`~framework.errors.BatchSubmissionError` (unless
-   ``replace_changed`` / ``drop_duplicates``). ``items=None`` adds nothing.
+2. The submission is read in chunks and added while items run: new ids as pending, ids
+   the batch holds with the same content left as they are (a completed item never runs
+   again). A changed or repeated id is refused with
+   :class:`~framework.errors.BatchSubmissionError` (unless ``replace_changed`` /
+   ``drop_duplicates``) once the whole submission is read: no item starts after that,
+   the items in flight finish, and the batch fails (run it again with a fixed
+   submission). ``items=None`` adds nothing.
 3. Due items are claimed, at most ``concurrency`` in flight, each attempt started within
    the ``requests_per_minute`` and ``tokens_per_minute`` limits. An attempt that raises is
    retried with exponential backoff and jitter up to ``max_attempts`` (the next attempt's
    time is in the ledger, so a restart keeps it); a ``PermanentItemError``, an exception
    not in ``retry_on`` or a result the codec cannot store fails the item at once. A failed
    item never fails the batch; ``max_failures`` / ``max_failed_ratio`` do (resumable).
-4. Outcomes are recorded in group commits; an item is reported (event, counts) only once
-   its outcome is stored, so a crash re-runs at most the items in flight.
+4. Outcomes are recorded in group commits while the workers go on with the next items;
+   an item is reported (event, counts) only once its outcome is stored, so a crash
+   re-runs at most the items in flight and those waiting to be stored (``concurrency``
+   each).
 5. Between claims the run's pause or cancel request and its budget are honoured: the
    items in flight finish, then the batch is paused (resumable) or cancelled (final). A
    cancellation of the caller (Ctrl-C) stops at once: the items in flight run again on
@@ -268,12 +273,15 @@ class BatchRunner:
         if ledger is None or run.run_id is None:
             raise RuntimeError("a batch runs only as a durable run")
         await ledger.requeue(ItemStatus.RUNNING)
-        if items is not None:
-            await Submission(ledger, self.config).add(items)
         batch = Processing(
             self.config, ledger, run, progress, fn, publish=self._publish, llm=self.llm
         )
-        status, reason = await batch.process()
+        read = None
+        if items is not None:
+            read = functools.partial(Submission(ledger, self.config, batch.added).add, items)
+        status, reason = await batch.process(read)
+        if batch.refused is not None:
+            raise batch.refused
         counts = await ledger.counts()
         progress.sampled(counts)
         await run.stopped(progress, None, status, reason)

@@ -182,8 +182,11 @@ async def test_a_stopped_batch_is_final() -> None:
         with pytest.raises(RunCancelledError, match=r"cancelled \(wrong corpus\) at 20\d\d-"):
             await runner.run("b", None, fn)
 
+    # The one item in flight when the stop was asked for (started while the fifth was
+    # being stored) finishes; nothing after it starts.
     assert stopped.status is RunStatus.CANCELLED
-    assert stopped.counts.completed == 5 and stopped.counts.pending == 15
+    assert stopped.counts.completed in (5, 6)
+    assert stopped.counts.completed + stopped.counts.pending == 20
 
 
 async def test_retry_failed_runs_only_the_failed_items_again() -> None:
