@@ -70,7 +70,8 @@ class ItemUsage(BaseModel):
     """In the providers' currency."""
 
     def __add__(self, other: ItemUsage) -> ItemUsage:
-        return ItemUsage(
+        # Sums of valid usages are valid: nothing to check again.
+        return ItemUsage.model_construct(
             tokens_in=self.tokens_in + other.tokens_in,
             tokens_out=self.tokens_out + other.tokens_out,
             cost=self.cost + other.cost,

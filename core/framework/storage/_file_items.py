@@ -1,8 +1,9 @@
 """A batch run's item ledger in the file backend: one checksummed ``items.json`` per run.
 
-The file holds the ledger's counts and one row per item (id, seq, status, due time and the
-item's stored record), in seq order, with a checksum of both; it is rewritten whole, by an
-atomic replace, at each change, so a reader sees the old ledger or the new one.
+The file holds the ledger's counts and one row per item (id, seq, status, due time, and the
+item's typed fields, input and result as JSON), in seq order, with a checksum of both; it is
+rewritten whole, by an atomic replace, at each change, so a reader sees the old ledger or
+the new one.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from framework.errors import CheckpointEncodeError, StorageError
 from framework.schemas.item import ItemStatus
 from framework.storage import codec
-from framework.storage._engine import ItemRow
+from framework.storage._engine import ItemRow, split_body
 
 __all__ = ["LEDGER_NAME", "ledger_bytes", "read_ledger"]
 
@@ -26,7 +28,7 @@ def ledger_bytes(counts: bytes, rows: Iterable[ItemRow]) -> bytes:
     content = {
         "counts": json.loads(counts),
         "items": [
-            [row.item_id, row.seq, row.status.value, row.due, json.loads(row.body)]
+            [row.item_id, row.seq, row.status.value, row.due, *map(json.loads, _parts(row))]
             for row in sorted(rows, key=lambda row: row.seq)
         ],
     }
@@ -43,8 +45,8 @@ def read_ledger(path: Path) -> tuple[bytes | None, dict[str, ItemRow]]:
         if codec.checksum(codec.canonical_bytes(content)) != document["checksum"]:
             raise ValueError("it failed its checksum")
         rows = {
-            item_id: ItemRow(item_id, seq, ItemStatus(status), due, codec.canonical_bytes(tree))
-            for item_id, seq, status, due, tree in content["items"]
+            item_id: ItemRow(item_id, seq, ItemStatus(status), due, *_stored_parts(parts))
+            for item_id, seq, status, due, *parts in content["items"]
         }
         return codec.canonical_bytes(content["counts"]), rows
     except FileNotFoundError:
@@ -53,3 +55,18 @@ def read_ledger(path: Path) -> tuple[bytes | None, dict[str, ItemRow]]:
         raise StorageError(
             f"the item ledger {path} is corrupt ({exc}); restore it from a backup or delete the run"
         ) from None
+
+
+def _parts(row: ItemRow) -> tuple[bytes, bytes, bytes]:
+    if row.input is None or row.result is None:
+        raise ValueError(f"item {row.item_id!r} is stored without its input or result")
+    return row.state, row.input, row.result
+
+
+def _stored_parts(trees: list[Any]) -> tuple[bytes, bytes, bytes]:
+    # A ledger written before item rows had three parts holds one tree per item.
+    if len(trees) == 1:
+        return split_body(codec.canonical_bytes(trees[0]))
+    state, data, result = trees
+    canonical = codec.canonical_bytes
+    return canonical(state), canonical(data), canonical(result)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "RUN_TABLES", "SCHEMA_VERSION"]
+from framework.storage._engine.item_format import split_body
+
+__all__ = ["MIGRATIONS", "RUN_TABLES", "SCHEMA_VERSION", "item_part"]
 
 # Migration N (1-based) brings a database from schema version N-1 to N. Never edit one that
 # has shipped; append a new one.
@@ -63,6 +65,35 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             body BLOB NOT NULL
         )""",
     ),
+    (
+        # An item's typed fields, input and result in columns of their own, so claiming and
+        # finishing items write only what they change.
+        """CREATE TABLE items_split (
+            run_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            due_key TEXT,
+            state BLOB NOT NULL,
+            input BLOB NOT NULL,
+            result BLOB NOT NULL,
+            PRIMARY KEY (run_id, item_id)
+        )""",
+        """INSERT INTO items_split
+            SELECT run_id, item_id, seq, status, due_key, item_part(body, 'state'),
+                item_part(body, 'input'), item_part(body, 'result')
+            FROM items""",
+        "DROP TABLE items",
+        "ALTER TABLE items_split RENAME TO items",
+        "CREATE INDEX items_by_seq ON items (run_id, seq)",
+        "CREATE INDEX items_by_status ON items (run_id, status, seq)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_TABLES = ("runs", "checkpoint_records", "control_signals", "effects", "items", "item_counts")
+
+
+def item_part(body: bytes, part: str) -> bytes:
+    """SQL function ``item_part`` of migration 4: one part of a version-3 item row."""
+    state, data, result = split_body(body)
+    return {"state": state, "input": data, "result": result}[part]

@@ -64,6 +64,8 @@ from framework.storage._engine import (
     LRUCache,
     RecordBackend,
     filter_runs,
+    merge,
+    picked,
     scanned,
 )
 from framework.storage._file_index import (
@@ -369,9 +371,10 @@ class FileStorage(RecordBackend):
 
     # --- item ledgers -----------------------------------------------------------------------
 
-    def _read_items(self, run_id: str, item_ids: Sequence[str]) -> dict[str, bytes]:
-        rows = self._ledger(run_id)[1]
-        return {item_id: rows[item_id].body for item_id in item_ids if item_id in rows}
+    def _read_items(
+        self, run_id: str, item_ids: Sequence[str], *, payloads: bool
+    ) -> dict[str, ItemRow]:
+        return picked(self._ledger(run_id)[1], item_ids, payloads)
 
     def _scan_items(
         self,
@@ -380,13 +383,15 @@ class FileStorage(RecordBackend):
         after_seq: int,
         limit: int | None,
         due_by: str | None,
-    ) -> list[bytes]:
+        *,
+        payloads: bool,
+    ) -> list[ItemRow]:
         rows = sorted(self._ledger(run_id)[1].values(), key=lambda row: row.seq)
-        return scanned(rows, status, after_seq, limit, due_by)
+        return scanned(rows, status, after_seq, limit, due_by, payloads)
 
     def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
         stored = self._ledger(run_id)[1]
-        stored.update((row.item_id, row) for row in rows)
+        merge(stored, rows)
         path = self._run_dir(run_id) / LEDGER_NAME
         self._write_atomic(path, ledger_bytes(counts, stored.values()), "items")
 

@@ -21,6 +21,8 @@ from framework.storage._engine import (
     RecordBackend,
     decode_run,
     filter_runs,
+    merge,
+    picked,
     scanned,
 )
 
@@ -137,9 +139,10 @@ class MemoryStorage(RecordBackend):
 
     # --- item ledgers -----------------------------------------------------------------------
 
-    def _read_items(self, run_id: str, item_ids: Sequence[str]) -> dict[str, bytes]:
-        rows = self._items.get(run_id, {})
-        return {item_id: rows[item_id].body for item_id in item_ids if item_id in rows}
+    def _read_items(
+        self, run_id: str, item_ids: Sequence[str], *, payloads: bool
+    ) -> dict[str, ItemRow]:
+        return picked(self._items.get(run_id, {}), item_ids, payloads)
 
     def _scan_items(
         self,
@@ -148,14 +151,14 @@ class MemoryStorage(RecordBackend):
         after_seq: int,
         limit: int | None,
         due_by: str | None,
-    ) -> list[bytes]:
+        *,
+        payloads: bool,
+    ) -> list[ItemRow]:
         rows = self._items.get(run_id, {}).values()
-        return scanned(rows, status, after_seq, limit, due_by)
+        return scanned(rows, status, after_seq, limit, due_by, payloads)
 
     def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
-        stored = self._items.setdefault(run_id, {})
-        for row in rows:
-            stored[row.item_id] = row
+        merge(self._items.setdefault(run_id, {}), rows)
         self._item_counts[run_id] = counts
 
     def _read_item_counts(self, run_id: str) -> bytes | None:

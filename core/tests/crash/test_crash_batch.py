@@ -64,8 +64,10 @@ def test_a_batch_killed_again_and_again_never_reruns_a_completed_item(tmp_path: 
     assert result["status"] == "completed"
     assert result["counts"]["completed"] == ITEMS
     with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT item_id, body FROM items WHERE status = 'completed'").fetchall()
-    assert {item_id: json.loads(body)["result"] for item_id, body in rows} == {
+        rows = conn.execute(
+            "SELECT item_id, result FROM items WHERE status = 'completed'"
+        ).fetchall()
+    assert {item_id: json.loads(result) for item_id, result in rows} == {
         f"doc-{n:04d}": {"square": n * n} for n in range(ITEMS)
     }
     starts_by_life = _starts_by_life(calls.read_text(encoding="utf-8"))

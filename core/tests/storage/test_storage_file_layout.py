@@ -14,6 +14,7 @@ import pytest
 from framework.errors import CorruptCheckpointError, InvalidIdError
 from framework.runtime.core import Runtime
 from framework.schemas.control import ControlAction
+from framework.schemas.item import ItemOutcome, ItemStatus, NewItem
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
 from framework.storage import CorruptCheckpointWarning, FileStorage, codec
@@ -293,3 +294,25 @@ def test_missing_record_file_is_reported_as_corrupt(tmp_path: Path) -> None:
         harness.storage.load_checkpoint("run-1", _items_checkpoint_id(1))
     with pytest.warns(CorruptCheckpointWarning):
         assert harness.storage.load_latest_checkpoint("run-1").seq == 0
+
+
+def test_an_item_ledger_written_with_one_body_per_item_reads_the_same(tmp_path: Path):
+    storage = FileStorage(tmp_path)
+    storage.create_run(RunRecord(run_id="run-1"))
+    token = storage.claim_run("run-1", make_owner_id()).fencing_token
+    new = [NewItem(item_id=f"doc-{n}", input={"n": (n,)}, content_hash=f"h{n}") for n in range(2)]
+    storage.add_items("run-1", new, fencing_token=token)
+    storage.claim_items("run-1", limit=1, worker="w", fencing_token=token)
+    done = ItemOutcome(item_id="doc-0", status=ItemStatus.COMPLETED, result={"ok": True})
+    storage.finish_items("run-1", [done], fencing_token=token)
+    before = storage.list_items("run-1")
+    path = tmp_path / "runs/run-1/items.json"
+    document = json.loads(path.read_bytes())
+    for row in document["items"]:  # the form before rows had three parts: one body
+        state, data, result = row[4:]
+        row[4:] = [{**state, "input": data, "result": result}]
+    content = {"counts": document["counts"], "items": document["items"]}
+    document["checksum"] = codec.checksum(codec.canonical_bytes(content))
+    path.write_bytes(codec.canonical_bytes(document))
+
+    assert FileStorage(tmp_path).list_items("run-1") == before

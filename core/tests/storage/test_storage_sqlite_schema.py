@@ -10,7 +10,7 @@ import pytest
 
 from framework.errors import StorageError
 from framework.schemas.control import ControlAction
-from framework.schemas.item import NewItem
+from framework.schemas.item import ItemOutcome, ItemStatus, NewItem
 from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
 from framework.storage import SQLiteStorage, codec
@@ -93,6 +93,24 @@ def test_a_failed_write_rolls_back_completely(tmp_path: Path):
     storage.close()
 
 
+def _downgrade_to_version_3(path: Path) -> None:
+    """Make the database exactly what version 3 wrote: each item row one JSON body."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT run_id, item_id, seq, status, due_key, state, input, result FROM items"
+        ).fetchall()
+        conn.execute("DROP TABLE items")
+        conn.execute(
+            "CREATE TABLE items (run_id TEXT NOT NULL, item_id TEXT NOT NULL, "
+            "seq INTEGER NOT NULL, status TEXT NOT NULL, due_key TEXT, body BLOB NOT NULL, "
+            "PRIMARY KEY (run_id, item_id))"
+        )
+        for *columns, state, data, result in rows:
+            body = b'%s,"input":%s,"result":%s}' % (state[:-1], data, result)
+            conn.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", (*columns, body))
+        conn.execute("UPDATE schema_version SET version = 3")
+
+
 def _downgrade_to_version_2(path: Path) -> None:
     """Make the database exactly what version 2 wrote: no item ledgers."""
     with sqlite3.connect(path) as conn:
@@ -135,7 +153,7 @@ def test_a_version_1_database_is_migrated_and_keeps_working(tmp_path: Path):
         storage.start_effect("run-1", "n", "n:x", "idem")
 
     assert _query(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     with SQLiteStorage(path) as storage:
         assert storage.load_latest_checkpoint("run-1").seq == 1
         assert storage.get_run("run-1").fencing_token == 1
@@ -160,6 +178,32 @@ def test_a_version_2_database_gets_item_ledgers_and_keeps_its_runs(tmp_path: Pat
 
     assert _query(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
     assert _query(path, "SELECT item_id, status FROM items") == [("doc-1", "pending")]
+
+
+def test_a_version_3_database_keeps_its_items_exactly(tmp_path: Path):
+    path = tmp_path / "state.db"
+    with SQLiteStorage(path) as storage:
+        storage.create_run(RunRecord(run_id="run-1"))
+        token = storage.claim_run("run-1", make_owner_id()).fencing_token
+        new = [
+            NewItem(item_id=f"doc-{n}", input={"n": (n, True)}, content_hash=f"h{n}")
+            for n in range(3)
+        ]
+        storage.add_items("run-1", new, fencing_token=token)
+        storage.claim_items("run-1", limit=2, worker="w", fencing_token=token)
+        done = ItemOutcome(item_id="doc-0", status=ItemStatus.COMPLETED, result={"ok": {1, 2}})
+        storage.finish_items("run-1", [done], fencing_token=token)
+        before = storage.list_items("run-1")
+    _downgrade_to_version_3(path)
+
+    with SQLiteStorage(path) as storage:
+        assert storage.list_items("run-1") == before
+        outcome = ItemOutcome(item_id="doc-1", status=ItemStatus.COMPLETED, result="two")
+        storage.finish_items("run-1", [outcome], fencing_token=token)
+        assert storage.get_item("run-1", "doc-1").result == "two"
+        assert storage.get_item("run-1", "doc-1").input == {"n": (1, True)}
+
+    assert _query(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 # Moved from the storage spec's growth tests (test_growth.py): the file size is SQLite's own.

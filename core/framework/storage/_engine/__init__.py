@@ -4,7 +4,7 @@ A backend that stores records subclasses :class:`RecordBackend` and implements t
 primitives of :class:`~.primitives.RecordPrimitives` — nothing else.
 """
 
-from framework.storage._engine.item_format import ItemRow, scanned
+from framework.storage._engine.item_format import ItemRow, merge, picked, scanned, split_body
 from framework.storage._engine.lru import LRUCache
 from framework.storage._engine.primitives import RecordPrimitives
 from framework.storage._engine.record_backend import CorruptCheckpointWarning, RecordBackend
@@ -25,5 +25,8 @@ __all__ = [
     "RecordPrimitives",
     "decode_run",
     "filter_runs",
+    "merge",
+    "picked",
     "scanned",
+    "split_body",
 ]

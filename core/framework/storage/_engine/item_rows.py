@@ -51,7 +51,7 @@ def add(
         store._check_fence(run_id, fencing_token, f"adding items to run {run_id!r}")
         tally = _counts(store, run_id)
         # Only the typed fields are read: a replaced item gets a new input and no result.
-        stored = _read(store, run_id, ids, revive=False)
+        stored = _read(store, run_id, ids, payloads=False)
         written: list[ItemRecord] = []
         moves: list[tuple[ItemStatus | None, ItemStatus]] = []
         now = utc_now()
@@ -88,7 +88,7 @@ def add(
                 )
             moves.append((None if old is None else old.status, ItemStatus.PENDING))
             written.append(new)
-        _write(store, run_id, written, tally.after(moves))
+        _write(store, run_id, written, tally.after(moves), input=True, result=True)
     return ItemsAdded(added=added, unchanged=unchanged, changed=changed)
 
 
@@ -110,7 +110,9 @@ def claim(
     with store._writing(run_id):
         store._check_fence(run_id, fencing_token, f"claiming items of run {run_id!r}")
         tally = _counts(store, run_id)
-        due = store._scan_items(run_id, ItemStatus.PENDING, -1, limit, due_key(moment))
+        due = store._scan_items(
+            run_id, ItemStatus.PENDING, -1, limit, due_key(moment), payloads=True
+        )
         claimed = []
         for row in due:
             item = decode_item(row, run_id)
@@ -125,7 +127,7 @@ def claim(
                 )
             )
         moves = [(ItemStatus.PENDING, ItemStatus.RUNNING)] * len(claimed)
-        _write(store, run_id, claimed, tally.after(moves))
+        _write(store, run_id, claimed, tally.after(moves), input=False, result=False)
     return claimed
 
 
@@ -138,7 +140,7 @@ def finish(
     with store._writing(run_id):
         store._check_fence(run_id, fencing_token, f"finishing items of run {run_id!r}")
         tally = _counts(store, run_id)
-        stored = _read(store, run_id, ids)
+        stored = _read(store, run_id, ids, payloads=False)
         now = utc_now()
         finished = []
         for outcome in outcomes:
@@ -153,7 +155,7 @@ def finish(
         moves = [(ItemStatus.RUNNING, outcome.status) for outcome in outcomes]
         usage = sum((outcome.usage for outcome in outcomes), ItemUsage())
         tally = tally.after(moves, usage)
-        _write(store, run_id, finished, tally)
+        _write(store, run_id, finished, tally, input=False, result=True)
     return tally
 
 
@@ -175,11 +177,11 @@ def requeue(
         store._check_fence(run_id, fencing_token, f"requeueing items of run {run_id!r}")
         tally = _counts(store, run_id)
         if item_ids is None:
-            rows = store._scan_items(run_id, status, -1, None, None)
+            rows = store._scan_items(run_id, status, -1, None, None, payloads=False)
             candidates: Iterable[ItemRecord] = (decode_item(row, run_id) for row in rows)
         else:
             wanted = [validate_key(item_id, "item id") for item_id in item_ids]
-            candidates = _read(store, run_id, wanted).values()
+            candidates = _read(store, run_id, wanted, payloads=False).values()
         requeued = []
         for item in candidates:
             if item.status is not status:
@@ -196,7 +198,8 @@ def requeue(
             if status is ItemStatus.FAILED:
                 update.update(retry_from=item.attempts, finished_at=None)
             requeued.append(item.model_copy(update=update))
-        _write(store, run_id, requeued, tally.after([(status, ItemStatus.PENDING)] * len(requeued)))
+        moves = [(status, ItemStatus.PENDING)] * len(requeued)
+        _write(store, run_id, requeued, tally.after(moves), input=False, result=False)
     return len(requeued)
 
 
@@ -205,7 +208,7 @@ def get(store: RecordPrimitives, run_id: str, item_id: str) -> ItemRecord | None
     validate_run_id(run_id)
     validate_key(item_id, "item id")
     with store._lock, store._snapshot():
-        return _read(store, run_id, [item_id]).get(item_id)
+        return _read(store, run_id, [item_id], payloads=True).get(item_id)
 
 
 def list_items(
@@ -224,7 +227,7 @@ def list_items(
         raise InvalidArgumentError(f"limit must be a non-negative int, not {limit!r}")
     scan_limit = None if error_contains else limit
     with store._lock, store._snapshot():
-        rows = store._scan_items(run_id, status, after_seq, scan_limit, None)
+        rows = store._scan_items(run_id, status, after_seq, scan_limit, None, payloads=True)
     items = [decode_item(row, run_id) for row in rows]
     if error_contains:
         items = [item for item in items if _error_has(item, error_contains)]
@@ -239,17 +242,25 @@ def counts(store: RecordPrimitives, run_id: str) -> ItemCounts:
 
 
 def _read(
-    store: RecordPrimitives, run_id: str, ids: Sequence[str], *, revive: bool = True
+    store: RecordPrimitives, run_id: str, ids: Sequence[str], *, payloads: bool
 ) -> dict[str, ItemRecord]:
-    rows = store._read_items(run_id, ids)
-    return {item_id: decode_item(body, run_id, revive=revive) for item_id, body in rows.items()}
+    rows = store._read_items(run_id, ids, payloads=payloads)
+    return {item_id: decode_item(row, run_id) for item_id, row in rows.items()}
 
 
 def _write(
-    store: RecordPrimitives, run_id: str, items: Sequence[ItemRecord], tally: ItemCounts
+    store: RecordPrimitives,
+    run_id: str,
+    items: Sequence[ItemRecord],
+    tally: ItemCounts,
+    *,
+    input: bool,
+    result: bool,
 ) -> None:
+    """Store ``items`` (with their input and result if asked for) and the new counts."""
     if items:
-        rows = [encode_item(item) for item in items]  # every row encodes before any is stored
+        # Every row encodes before any is stored.
+        rows = [encode_item(item, input=input, result=result) for item in items]
         store._store_items(run_id, rows, tally.model_dump_json().encode())
 
 

@@ -145,8 +145,11 @@ class RecordPrimitives(ABC):
     # --- item ledgers -----------------------------------------------------------------------
 
     @abstractmethod
-    def _read_items(self, run_id: str, item_ids: Sequence[str]) -> dict[str, bytes]:
-        """The stored rows of those of ``item_ids`` the run's ledger holds, by id."""
+    def _read_items(
+        self, run_id: str, item_ids: Sequence[str], *, payloads: bool
+    ) -> dict[str, ItemRow]:
+        """The stored rows of those of ``item_ids`` the run's ledger holds, by id; with their
+        input and result only if ``payloads``."""
 
     @abstractmethod
     def _scan_items(
@@ -156,14 +159,19 @@ class RecordPrimitives(ABC):
         after_seq: int,
         limit: int | None,
         due_by: str | None,
-    ) -> list[bytes]:
+        *,
+        payloads: bool,
+    ) -> list[ItemRow]:
         """Rows by seq: with ``status`` (any when ``None``), seq above ``after_seq``, and when
         ``due_by`` is given only rows whose ``due`` is ``None`` or not after it; at most
-        ``limit``."""
+        ``limit``; with their input and result only if ``payloads``."""
 
     @abstractmethod
     def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
-        """Insert or replace ``rows`` (by item id) and the ledger's counts, in one atomic step."""
+        """Insert or replace ``rows`` (by item id) and the ledger's counts, in one atomic step.
+
+        A row whose input or result is ``None`` keeps the stored one (it replaces a row).
+        """
 
     @abstractmethod
     def _read_item_counts(self, run_id: str) -> bytes | None:
