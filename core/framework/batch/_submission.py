@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
+import anyio.lowlevel
+
 from framework.batch._ids import new_item
 from framework.batch.policy import BatchConfig
 from framework.durable import ItemLedger
@@ -55,6 +57,9 @@ class Submission:
                 self.changed += added.changed
             if added.added or (added.changed and self.config.replace_changed):
                 self.on_added()
+        # Let the items run between chunks: a storage that writes on the event loop and a
+        # plain iterable would otherwise keep the loop until the whole submission is read.
+        await anyio.lowlevel.checkpoint()
 
     def _refuse(self) -> None:
         if self.repeated and not self.config.drop_duplicates:

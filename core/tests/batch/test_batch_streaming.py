@@ -3,7 +3,8 @@ read, and a refused submission stops the batch once the items in flight are done
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -37,6 +38,28 @@ async def test_items_run_before_the_submission_is_read_to_its_end() -> None:
 
     assert result.status is RunStatus.COMPLETED
     assert result.counts.completed == 20
+
+
+async def test_items_from_a_plain_generator_run_while_it_is_read_on_sqlite(
+    tmp_path: Path,
+) -> None:
+    done: list[str] = []
+    done_when_read: list[int] = []
+
+    def corpus() -> Iterator[dict[str, Any]]:
+        for n in range(40):
+            yield {"id": f"doc-{n}"}
+        done_when_read.append(len(done))
+
+    def fn(item: dict[str, Any], ctx: ItemContext) -> str:
+        done.append(item["id"])
+        return item["id"]
+
+    async with CheckpointManager(f"sqlite://{tmp_path / 'state.db'}") as manager:
+        result = await BatchRunner(manager, CONFIG).run("b", corpus(), fn)
+
+    assert result.counts.completed == 40
+    assert done_when_read[0] > 0
 
 
 async def test_a_submission_refused_while_running_fails_the_batch_and_keeps_its_work() -> None:
