@@ -10,8 +10,11 @@ Every completion is durable before it is counted (SQLite, default durability). M
 - **trivial**: N items that return at once (N = 20,000; 1,000 with ``--quick``), concurrency
   64: items per second over the whole ``run`` (adding the items included), and the time
   ``status()`` takes at the end.
-- **llm-like**: 320 items that each wait 50 ms (a model call), concurrency 32: the run time
-  against the ideal 320 / 32 x 50 ms, as an overhead in percent.
+- **llm-like**: 3,200 items that each wait like a model call, concurrency 32, in two
+  shapes: *lockstep* (every item 50 ms, so 32 end at once: the worst case for the
+  bookkeeping between items) and *spread* (40..60 ms, seeded). Each run time against the
+  ideal (the sum of the waits / 32) as an overhead in percent, beside a bare pool of 32
+  tasks running the same waits with nothing stored (the event loop's own share).
 - **million** (``--million``): 1,000,000 items from a generator in a child process, which is
   SIGKILLed once half of them are completed, then run again to the end: the child's peak
   memory, the slowest ``status()`` answer seen while it ran (read from another process's
@@ -28,18 +31,20 @@ import argparse
 import json
 import os
 import platform
+import random
 import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from framework.batch import BatchConfig, BatchEvent, BatchRunner, ItemContext
 from framework.durable import CheckpointManager
@@ -52,10 +57,13 @@ async def trivial(item: int, ctx: ItemContext) -> int:
     return item
 
 
-async def llm_like(item: int, ctx: ItemContext) -> int:
-    await anyio.sleep(0.05)
-    ctx.report_usage(tokens_in=500, tokens_out=100)
-    return item
+LATENCY_S = 0.05
+
+
+def latencies(count: int, spread: bool) -> list[float]:
+    """Each item's simulated model latency: 50 ms, or spread over 40..60 ms (seeded)."""
+    rng = random.Random(7)
+    return [rng.uniform(0.04, 0.06) if spread else LATENCY_S for _ in range(count)]
 
 
 async def measure_trivial(folder: Path, count: int) -> dict[str, float]:
@@ -78,24 +86,60 @@ async def measure_trivial(folder: Path, count: int) -> dict[str, float]:
     }
 
 
-async def measure_llm_like(
-    folder: Path, count: int = 320, concurrency: int = 32
-) -> dict[str, float]:
-    url = f"sqlite://{folder / 'llm.db'}"
-    async with CheckpointManager(url) as manager:
-        runner = BatchRunner(manager, BatchConfig(concurrency=concurrency))
-        started = time.perf_counter()
-        result = await runner.run("llm", range(count), llm_like)
-        seconds = time.perf_counter() - started
-    assert result.counts.completed == count, result
-    ideal = count / concurrency * 0.05
-    return {
-        "items": count,
-        "concurrency": concurrency,
-        "seconds": seconds,
-        "ideal_seconds": ideal,
-        "overhead_percent": 100 * (seconds - ideal) / ideal,
-    }
+def model_like(waits: list[float]) -> Callable[[int, ItemContext], Awaitable[int]]:
+    """An item function that waits ``waits[item]`` and reports a model call's tokens."""
+
+    async def llm_like(item: int, ctx: ItemContext) -> int:
+        await anyio.sleep(waits[item])
+        ctx.report_usage(tokens_in=500, tokens_out=100)
+        return item
+
+    return llm_like
+
+
+async def measure_llm_like(folder: Path, count: int, concurrency: int = 32) -> dict[str, Any]:
+    """``count`` model-like items at ``concurrency``, in lockstep and spread (see the docs)."""
+    shapes = {}
+    for shape in ("lockstep", "spread"):
+        waits = latencies(count, spread=shape == "spread")
+        llm_like = model_like(waits)
+        url = f"sqlite://{folder / f'llm-{shape}.db'}"
+        async with CheckpointManager(url) as manager:
+            runner = BatchRunner(manager, BatchConfig(concurrency=concurrency))
+            started = time.perf_counter()
+            result = await runner.run("llm", range(count), llm_like)
+            seconds = time.perf_counter() - started
+        assert result.counts.completed == count, result
+        bare = await _bare_pool(waits, concurrency)
+        ideal = sum(waits) / concurrency
+        shapes[shape] = {
+            "seconds": seconds,
+            "bare_seconds": bare,
+            "ideal_seconds": ideal,
+            "overhead_percent": 100 * (seconds - ideal) / ideal,
+            "bare_overhead_percent": 100 * (bare - ideal) / ideal,
+        }
+    return {"items": count, "concurrency": concurrency, **shapes}
+
+
+async def _bare_pool(waits: list[float], concurrency: int) -> float:
+    """The same waits run by ``concurrency`` plain tasks with nothing stored."""
+    send, receive = anyio.create_memory_object_stream[float](len(waits))
+    for wait in waits:
+        send.send_nowait(wait)
+    send.close()
+
+    async def worker(taken: MemoryObjectReceiveStream[float]) -> None:
+        async with taken:
+            async for wait in taken:
+                await anyio.sleep(wait)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for _ in range(concurrency):
+            group.start_soon(worker, receive.clone())
+        receive.close()
+    return time.perf_counter() - started
 
 
 def measure_million(folder: Path) -> dict[str, float]:
@@ -176,11 +220,14 @@ def render(doc: dict[str, Any]) -> str:
     )
     lines.append(f"| status() at the end of it | {t['status_ms']:.1f} ms |")
     llm = doc["llm_like"]
-    lines.append(
-        f"| 50 ms items, concurrency {llm['concurrency']} | {llm['seconds']:.3f} s for "
-        f"{llm['items']} (ideal {llm['ideal_seconds']:.3f} s): "
-        f"{llm['overhead_percent']:.1f} % over |"
-    )
+    for shape, label in (("lockstep", "50 ms each"), ("spread", "40..60 ms")):
+        m = llm[shape]
+        lines.append(
+            f"| {llm['items']:,} model-like items ({label}), concurrency {llm['concurrency']} "
+            f"| {m['seconds']:.3f} s (ideal {m['ideal_seconds']:.3f} s): "
+            f"{m['overhead_percent']:.1f} % over; a bare task pool: "
+            f"{m['bare_overhead_percent']:.1f} % over |"
+        )
     if "million" in doc:
         m = doc["million"]
         lines.append(
@@ -214,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             "host": platform.node(),
             "machine": f"{os.cpu_count()} CPUs; Python {platform.python_version()}",
             "trivial": anyio.run(measure_trivial, folder, 1_000 if args.quick else 20_000),
-            "llm_like": anyio.run(measure_llm_like, folder, 64 if args.quick else 320),
+            "llm_like": anyio.run(measure_llm_like, folder, 64 if args.quick else 3_200),
         }
         if args.million:
             doc["million"] = measure_million(folder)

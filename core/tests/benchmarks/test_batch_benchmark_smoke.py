@@ -21,5 +21,6 @@ def test_the_quick_batch_benchmark_reports_every_figure(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "batch-latest.json").read_text(encoding="utf-8"))
     assert results["trivial"]["items"] == 1_000
     assert results["trivial"]["items_per_s"] > 0
-    assert results["llm_like"]["ideal_seconds"] > 0
+    assert results["llm_like"]["lockstep"]["ideal_seconds"] > 0
+    assert results["llm_like"]["spread"]["bare_seconds"] > 0
     assert "items/s" in done.stdout and "% over" in done.stdout
