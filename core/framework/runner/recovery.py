@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from framework.schemas.checkpoint import ExecutorType
 from framework.schemas.clock import utc_now
 from framework.schemas.run import RunRecord, RunStatus
 from framework.storage.backend import StorageBackend
@@ -25,13 +26,16 @@ def is_abandoned(record: RunRecord, now: datetime | None = None) -> bool:
     return record.status in UNFINISHED_STATUSES and not record.has_live_lease(now)
 
 
-async def find_abandoned_runs(storage: StorageBackend, agent_id: str) -> list[RunRecord]:
-    """The abandoned runs of agent ``agent_id``, oldest first (the order they started)."""
+async def find_abandoned_runs(
+    storage: StorageBackend, agent_id: str, *, batches: bool = False
+) -> list[RunRecord]:
+    """The abandoned graph runs of agent ``agent_id`` (its batches instead if ``batches``),
+    oldest first (the order they started)."""
     now = utc_now()
     found = [
         record
         for status in UNFINISHED_STATUSES
         for record in await storage.alist_runs(status=status, agent_id=agent_id)
-        if is_abandoned(record, now)
+        if is_abandoned(record, now) and (record.executor_type is ExecutorType.BATCH) == batches
     ]
     return sorted(found, key=lambda record: record.created_at)

@@ -190,7 +190,7 @@ class AgentRunner(Closing):
             await self.recover()
         if run_id is None and self.checkpoint_manager is not None:
             run_id = new_run_id()
-        return await self._executor().execute(
+        return await self.executor().execute(
             self.graph,
             self.goal,
             input_data,
@@ -237,7 +237,7 @@ class AgentRunner(Closing):
                 f"run {run_id!r} belongs to agent {record.agent_id!r}, not {self.agent_id!r}; "
                 "resume it with that agent"
             )
-        return await self._executor().execute(
+        return await self.executor().execute(
             self.graph,
             self.goal,
             run_id=run_id,
@@ -248,12 +248,13 @@ class AgentRunner(Closing):
             max_cost=max_cost,
         )
 
-    async def abandoned_runs(self) -> list[RunRecord]:
-        """This agent's unfinished runs that no live process owns (see :meth:`recover`)."""
+    async def abandoned_runs(self, *, batches: bool = False) -> list[RunRecord]:
+        """This agent's unfinished graph runs that no live process owns (see
+        :meth:`recover`); its batches (``agentgraph batch``) instead if ``batches``."""
         manager = self.checkpoint_manager
         if manager is None:
             return []
-        return await find_abandoned_runs(manager.storage, self.agent_id)
+        return await find_abandoned_runs(manager.storage, self.agent_id, batches=batches)
 
     async def recover(self, *, on_skip: RecoverySkipHandler | None = None) -> list[ExecutionResult]:
         """Continue every abandoned run of this agent, one after another; return their results.
@@ -297,7 +298,9 @@ class AgentRunner(Closing):
             await self._manager.aclose()
             self._manager = None
 
-    def _executor(self) -> GraphExecutor:
+    def executor(self) -> GraphExecutor:
+        """A graph executor with this agent's runtime, model, tools, functions and manager
+        (what :meth:`run` runs with), e.g. for a graph run per item of a batch."""
         executor = GraphExecutor(
             self.runtime,
             self.llm,
