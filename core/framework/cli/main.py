@@ -23,6 +23,7 @@ import json
 import shlex
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,10 @@ import anyio
 import typer
 
 from framework import settings
+from framework.cli.batch_command import resume_command
 from framework.cli.interrupt import Interruptible, exit_code_for, run_interruptibly
 from framework.cli.output import (
+    OPTIONS,
     console,
     errors_as_messages,
     fail,
@@ -45,6 +48,9 @@ from framework.cli.output import (
     retries_noted,
     say,
 )
+from framework.cli.steering import resume_by_id, steering_commands
+from framework.cli.storage_option import StorageUrl
+from framework.cli.views import view_commands
 from framework.durable import BUDGET_EXHAUSTED
 from framework.errors import AgentGraphError, RunNotFoundError
 from framework.graph.executor import ExecutionResult
@@ -68,18 +74,11 @@ AgentDir = Annotated[
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
 InputJson = Annotated[
-    str | None, typer.Option("--input", "-i", help="Input data as a JSON object.")
+    str | None,
+    typer.Option("--input", "-i", help="Input data as a JSON object, or @FILE holding one."),
 ]
 InputFile = Annotated[
     Path | None, typer.Option("--input-file", help="File holding the input JSON object.")
-]
-StorageUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--storage",
-        help="Storage URL (sqlite:///path.db, file:///dir, memory://); "
-        "default $AGENTGRAPH_STORAGE, else state.db in $AGENTGRAPH_HOME.",
-    ),
 ]
 MaxTokens = Annotated[
     int | None,
@@ -140,8 +139,23 @@ def run(
 
 @app.command()
 def resume(
-    agent_dir: AgentDir,
-    run_id: Annotated[str, typer.Argument(help="Id of the paused, failed or crashed run.")],
+    first: Annotated[
+        str,
+        typer.Argument(
+            metavar="AGENT_DIR_OR_RUN_ID",
+            help="The run's agent folder, then its id; or only the id, for a batch "
+            "`agentgraph batch` started.",
+            show_default=False,
+        ),
+    ],
+    second: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="RUN_ID",
+            help="Id of the paused, failed or crashed run (after its agent folder).",
+            show_default=False,
+        ),
+    ] = None,
     input_json: InputJson = None,
     input_file: InputFile = None,
     force: Annotated[
@@ -154,11 +168,14 @@ def resume(
 ) -> None:
     """Continue a run from its latest checkpoint (a human_input node gets --input)."""
     input_data = _read_input(input_json, input_file)
+    budget = RunBudget(max_tokens=max_tokens, max_cost=max_cost)
+    if second is None:
+        resume_by_id(first, input_data, storage=storage, as_json=as_json, budget=budget)
+        return
+    agent_dir, run_id = Path(first), second
     with errors_as_messages():
         runner = _open_runner(agent_dir, storage)
-        session = _Session(
-            runner, agent_dir, storage, as_json, RunBudget(max_tokens=max_tokens, max_cost=max_cost)
-        )
+        session = _Session(runner, agent_dir, storage, as_json, budget)
         outcome = anyio.run(session.resume, run_id, input_data, force)
     session.finish(outcome)
 
@@ -206,11 +223,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``agentgraph`` console script; ``argv`` defaults to ``sys.argv``.
 
     Every error the commands expect is already one line; anything else is a bug, reported
-    as one line too (``error: internal error: ...``), exit 1.
+    as one line too (``error: internal error: ...``), exit 1. ``--debug`` anywhere among
+    the arguments prints each error's traceback first.
     """
+    args = list(sys.argv[1:] if argv is None else argv)
+    OPTIONS.tracebacks = "--debug" in args
+    if OPTIONS.tracebacks:
+        args.remove("--debug")
     try:
-        app(args=argv)
+        app(args=args)
     except Exception as exc:
+        if OPTIONS.tracebacks:
+            traceback.print_exc()
         sys.stderr.write(
             f"error: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
             "(please report it)\n"
@@ -310,6 +334,11 @@ class _Session:
             if hint := await self._resume_hint(result):
                 self._say(f"resume with: {hint}")
         self.current_run = None
+        # A batch can run for days: it is named, not continued here.
+        for batch in await self.runner.abandoned_runs(batches=True):
+            command = resume_command(batch, self.storage)
+            then = f"; continue it with: {command}" if command else ""
+            self._say(f"batch {batch.run_id} was interrupted{then}")
         return len(records)
 
     async def _resume_hint(self, result: ExecutionResult) -> str | None:
@@ -415,6 +444,8 @@ class _Session:
 def _read_input(input_json: str | None, input_file: Path | None) -> dict[str, Any] | None:
     if input_json is not None and input_file is not None:
         raise typer.BadParameter("give --input or --input-file, not both")
+    if input_json is not None and input_json.startswith("@"):  # no JSON object starts so
+        input_json, input_file = None, Path(input_json[1:])
     source = "--input"
     if input_file is not None:
         source = f"--input-file {input_file}"
@@ -434,6 +465,12 @@ def _read_input(input_json: str | None, input_file: Path | None) -> dict[str, An
         fail(f"{source} must be a JSON object, not {type(data).__name__}")
     return data
 
+
+# After the commands above, so that help lists them first: the steering commands (pause,
+# cancel, retry-failed, fork, preview, prune, batch) and those that show runs (runs, status,
+# watch, checkpoints, inspect, diff, verify, items).
+app.add_typer(steering_commands)
+app.add_typer(view_commands)
 
 if __name__ == "__main__":
     main()

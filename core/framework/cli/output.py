@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import typer
@@ -26,13 +28,19 @@ from framework.runner.loader import why_unparsable
 from framework.runtime.records import to_loggable
 
 __all__ = [
+    "JSON_SCHEMA_VERSION",
+    "NOT_FOUND",
+    "OPTIONS",
+    "Options",
     "console",
     "errors_as_messages",
     "fail",
+    "fail_not_found",
     "note",
     "outcome_line",
     "print_info",
     "print_json",
+    "print_json_lines",
     "print_result",
     "retries_noted",
     "say",
@@ -46,6 +54,16 @@ def fail(message: str) -> NoReturn:
     # Plain write, not rich: rich wraps long lines, and the error must stay on one line.
     sys.stderr.write(f"error: {' '.join(message.split())}\n")
     raise typer.Exit(1)
+
+
+NOT_FOUND = 3
+"""The exit code of a command given a run (or checkpoint) id that storage does not hold."""
+
+
+def fail_not_found(message: str) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit :data:`NOT_FOUND`."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    raise typer.Exit(NOT_FOUND)
 
 
 def say(line: str) -> None:
@@ -79,15 +97,45 @@ class _NoteHandler(logging.Handler):
 
 @contextmanager
 def errors_as_messages() -> Iterator[None]:
-    """Turn any framework error raised inside into :func:`fail`."""
+    """Turn any framework error raised inside into :func:`fail` (after its traceback, with
+    ``--debug``)."""
     try:
         yield
     except AgentGraphError as exc:
+        if OPTIONS.tracebacks:
+            traceback.print_exc()
         fail(str(exc))
 
 
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(_printable(value), indent=2, ensure_ascii=False) + "\n")
+@dataclass
+class Options:
+    """How the command reports, set from options that apply to every command."""
+
+    tracebacks: bool = False
+    """``--debug``: print an error's traceback before its one line."""
+
+
+OPTIONS = Options()
+
+
+JSON_SCHEMA_VERSION = 1
+"""The ``schema_version`` of every JSON document and JSON Lines object printed; it goes
+up when a shape changes in a way a script reading it would notice."""
+
+
+def print_json(document: dict[str, Any]) -> None:
+    """``document`` as one JSON document on stdout, with its ``schema_version``."""
+    versioned = {"schema_version": JSON_SCHEMA_VERSION, **document}
+    sys.stdout.write(json.dumps(_printable(versioned), indent=2, ensure_ascii=False) + "\n")
+
+
+def print_json_lines(objects: Iterable[dict[str, Any]]) -> None:
+    """Each of ``objects`` as JSON on one line of stdout (JSON Lines), with its
+    ``schema_version``."""
+    for value in objects:
+        versioned = {"schema_version": JSON_SCHEMA_VERSION, **value}
+        sys.stdout.write(json.dumps(_printable(versioned), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def _printable(value: Any, levels: int = 2) -> Any:

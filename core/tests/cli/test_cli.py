@@ -107,10 +107,12 @@ def test_run_json_prints_only_the_result_as_json(cli: CliRunner) -> None:
     assert data["output"]["triage"]["queue"] == "finance-director"
 
 
-def test_run_reads_input_from_a_file(cli: CliRunner, tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", [["--input-file", "{path}"], ["--input", "@{path}"]])
+def test_run_reads_input_from_a_file(cli: CliRunner, tmp_path: Path, given: list[str]) -> None:
     input_file = tmp_path / "input.json"
     input_file.write_text(json.dumps({"document": "Lunch moves to Thursday."}))
-    result = cli.invoke(app, ["run", str(EXAMPLE), "--input-file", str(input_file), "--json"])
+    options = [option.format(path=input_file) for option in given]
+    result = cli.invoke(app, ["run", str(EXAMPLE), *options, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["output"]["triage"]["decision"] == "manual_review"
 

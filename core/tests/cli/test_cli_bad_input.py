@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Agentgraph
 
 import framework
 
@@ -172,3 +173,15 @@ def test_agentgraph_home_under_a_file_or_a_file_itself_is_one_error_line(
     args = ("--storage", storage) if storage else ()
     completed = agentgraph("run", str(EXAMPLE), "--input", DOCUMENT, *args, home=home)
     assert_one_error_line(completed, f"AGENTGRAPH_HOME {home}", "set AGENTGRAPH_HOME to a folder")
+
+
+def test_an_error_is_one_line_and_debug_adds_its_traceback(
+    agentgraph: Agentgraph, tmp_path: Path
+) -> None:
+    plain = agentgraph("info", str(tmp_path / "missing"))
+    debugged = agentgraph("--debug", "info", str(tmp_path / "missing"))
+
+    assert plain.code == debugged.code == 1
+    assert plain.stderr.count("\n") == 1 and plain.stderr.startswith("error: ")
+    assert "Traceback (most recent call last)" in debugged.stderr
+    assert debugged.stderr.splitlines()[-1] == plain.stderr.strip()
