@@ -2,15 +2,16 @@
 
 :func:`next_steps` follows ``status`` and ``watch``: resume a paused or failed run, continue
 one whose process has gone, retry a batch's failed items, verify a damaged store.
-:func:`repairs` follows ``verify``: what a damaged run needs. A graph run's command names
-``AGENT_DIR``, to fill in: its record names the agent, not where the agent's folder is.
+:func:`repairs` follows ``verify``: what a damaged run needs. A graph run the command
+started is named by its id (its record keeps the agent folder); one started from Python
+names ``AGENT_DIR``, to fill in.
 """
 
 from __future__ import annotations
 
 from framework.cli.batch_command import resume_command
 from framework.cli.reading import Standing
-from framework.cli.storage_option import pasteable
+from framework.cli.storage_option import agent_folder, pasteable
 from framework.durable import RunVerification
 from framework.schemas.checkpoint import ExecutorType
 from framework.schemas.run import RunStatus
@@ -23,18 +24,18 @@ def next_steps(standing: Standing, storage: str | None) -> list[str]:
     record = standing.record
     run_id = record.run_id
     batch = record.executor_type is ExecutorType.BATCH
-    resume = (
-        resume_command(record, storage)
-        if batch
-        else pasteable("resume", "AGENT_DIR", run_id, storage=storage)
-    )
+    resume = resume_command(record, storage)
+    if resume is None and not batch:
+        resume = pasteable("resume", "AGENT_DIR", run_id, storage=storage)
+    folder = agent_folder(record)
     # Nothing of it loads although it progressed: resuming is refused (verify says why).
     lost = record.latest_checkpoint_id is not None and standing.checkpoint is None and not batch
     hints = []
     if standing.damage:
         hints.append("check its checkpoints with: " + pasteable("verify", run_id, storage=storage))
     if standing.abandoned():
-        again = resume if batch else pasteable("recover", "AGENT_DIR", storage=storage)
+        recover = pasteable("recover", str(folder or "AGENT_DIR"), storage=storage)
+        again = resume if batch else recover
         if again:
             hints.append(f"no live process runs it; continue it with: {again}")
     elif standing.status in (RunStatus.PAUSED, RunStatus.FAILED) and resume and not lost:

@@ -32,7 +32,13 @@ from framework.cli.batch_display import BatchDisplay, counts_line, usage_line
 from framework.cli.interrupt import Interruptible, exit_code_for, run_interruptibly
 from framework.cli.jsonl_items import jsonl_items
 from framework.cli.output import errors_as_messages, fail, note, print_json, say
-from framework.cli.storage_option import StorageUrl, opened, pasteable, stored_run
+from framework.cli.storage_option import (
+    StorageUrl,
+    agent_folder,
+    pasteable,
+    read_run,
+    stored_run,
+)
 from framework.durable import BUDGET_EXHAUSTED, CheckpointManager
 from framework.errors import AgentGraphError, RunConflictError, RunExistsError
 from framework.graph.graph_items import graph_per_item
@@ -91,8 +97,9 @@ class BatchSettings(BaseModel):
 
 
 def resume_command(record: RunRecord, storage: str | None) -> str | None:
-    """The command that continues ``record``'s run by its id, if one can (a CLI batch)."""
-    if BatchSettings.of(record) is None:
+    """The command that continues ``record``'s run by its id, if one can: a batch or a
+    run the command started (its record keeps how)."""
+    if BatchSettings.of(record) is None and agent_folder(record) is None:
         return None
     return pasteable("resume", record.run_id, storage=storage)
 
@@ -165,13 +172,13 @@ def resume_by_id(
     as_json: bool,
     budget: RunBudget,
 ) -> None:
-    """``agentgraph resume RUN_ID``: continue a batch ``agentgraph batch`` started.
+    """``agentgraph resume RUN_ID`` of a batch ``agentgraph batch`` started.
 
-    A run of an agent folder needs that folder (``agentgraph resume AGENT_DIR RUN_ID``):
-    its record names the agent, not where its folder is.
+    A graph run whose record does not keep its agent folder (one started from Python)
+    needs that folder (``agentgraph resume AGENT_DIR RUN_ID``).
     """
     with errors_as_messages():
-        record = anyio.run(_record, run_id, storage)
+        record = read_run(run_id, storage)
     settings = BatchSettings.of(record)
     if settings is None and record.executor_type is ExecutorType.BATCH:
         fail(
@@ -190,11 +197,6 @@ def resume_by_id(
     with errors_as_messages():
         ending = anyio.run(batch_run.drive, Path(settings.agent_dir), {}, None)
     batch_run.finish(ending, as_json)
-
-
-async def _record(run_id: str, storage: str | None) -> RunRecord:
-    async with opened(storage) as manager:
-        return await stored_run(manager, run_id, storage)
 
 
 @dataclass

@@ -49,7 +49,7 @@ from framework.cli.output import (
     say,
 )
 from framework.cli.steering import resume_by_id, steering_commands
-from framework.cli.storage_option import StorageUrl
+from framework.cli.storage_option import AGENT_DIR_KEY, StorageUrl, agent_folder, read_run
 from framework.cli.views import view_commands
 from framework.durable import BUDGET_EXHAUSTED
 from framework.errors import AgentGraphError, RunNotFoundError
@@ -170,9 +170,14 @@ def resume(
     input_data = _read_input(input_json, input_file)
     budget = RunBudget(max_tokens=max_tokens, max_cost=max_cost)
     if second is None:
-        resume_by_id(first, input_data, storage=storage, as_json=as_json, budget=budget)
-        return
-    agent_dir, run_id = Path(first), second
+        with errors_as_messages():
+            folder = agent_folder(read_run(first, storage))
+        if folder is None:
+            resume_by_id(first, input_data, storage=storage, as_json=as_json, budget=budget)
+            return
+        agent_dir, run_id = folder, first
+    else:
+        agent_dir, run_id = Path(first), second
     with errors_as_messages():
         runner = _open_runner(agent_dir, storage)
         session = _Session(runner, agent_dir, storage, as_json, budget)
@@ -290,10 +295,21 @@ class _Session:
                 max_tokens=self.budget.max_tokens,
                 max_cost=self.budget.max_cost,
             )
+            await self._remember_folder(run_id)
             self.hint = await self._resume_hint(result)
             return result
 
         return await self._interruptibly(work)
+
+    async def _remember_folder(self, run_id: str) -> None:
+        """Keep the agent folder in the run's record: ``resume RUN_ID`` then finds it."""
+        manager = self.runner.checkpoint_manager
+        record = None if manager is None else await manager.storage.aget_run(run_id)
+        folder = str(self.agent_dir.resolve())
+        if manager is None or record is None or record.metadata.get(AGENT_DIR_KEY) == folder:
+            return
+        metadata = {**record.metadata, AGENT_DIR_KEY: folder}
+        await manager.storage.aupdate_run(run_id, metadata=metadata)
 
     async def resume(
         self, run_id: str, input_data: dict[str, Any] | None, force: bool
@@ -445,7 +461,8 @@ def _read_input(input_json: str | None, input_file: Path | None) -> dict[str, An
     if input_json is not None and input_file is not None:
         raise typer.BadParameter("give --input or --input-file, not both")
     if input_json is not None and input_json.startswith("@"):  # no JSON object starts so
-        input_json, input_file = None, Path(input_json[1:])
+        input_file = Path(input_json[1:])
+        input_json = None
     source = "--input"
     if input_file is not None:
         source = f"--input-file {input_file}"

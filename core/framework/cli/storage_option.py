@@ -12,8 +12,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated
 
+import anyio
 import typer
 
 from framework.durable import CheckpointManager
@@ -21,7 +23,16 @@ from framework.errors import RunNotFoundError
 from framework.schemas.run import RunRecord
 from framework.settings import default_storage_url
 
-__all__ = ["RunId", "StorageUrl", "opened", "pasteable", "stored_run"]
+__all__ = [
+    "AGENT_DIR_KEY",
+    "RunId",
+    "StorageUrl",
+    "agent_folder",
+    "opened",
+    "pasteable",
+    "read_run",
+    "stored_run",
+]
 
 StorageUrl = Annotated[
     str | None,
@@ -39,6 +50,26 @@ async def opened(storage: str | None) -> AsyncIterator[CheckpointManager]:
     """A checkpoint manager on ``storage`` (or the default storage), closed on exit."""
     async with CheckpointManager(storage or default_storage_url()) as manager:
         yield manager
+
+
+AGENT_DIR_KEY = "agentgraph.agent_dir"
+"""Where a run's record (its metadata) keeps the agent folder the command ran it from."""
+
+
+def agent_folder(record: RunRecord) -> Path | None:
+    """The agent folder ``agentgraph run`` ran ``record``'s run from, if it did."""
+    folder = record.metadata.get(AGENT_DIR_KEY)
+    return Path(folder) if isinstance(folder, str) else None
+
+
+def read_run(run_id: str, storage: str | None) -> RunRecord:
+    """The record of ``run_id`` (see :func:`stored_run`), from a synchronous command."""
+
+    async def read() -> RunRecord:
+        async with opened(storage) as manager:
+            return await stored_run(manager, run_id, storage)
+
+    return anyio.run(read)
 
 
 async def stored_run(manager: CheckpointManager, run_id: str, storage: str | None) -> RunRecord:

@@ -17,7 +17,7 @@ import pytest
 from test_cli_durable import Cli, wait_until
 
 from framework.schemas.item import ItemCounts
-from framework.schemas.run import RunStatus
+from framework.schemas.run import RunRecord, RunStatus
 from framework.storage import open_storage
 
 # The `agentgraph` fixture (conftest.py): the command in this process, output captured.
@@ -304,16 +304,14 @@ def test_a_line_that_is_no_item_is_named(
     assert bad.stderr.splitlines()[-1].startswith(f"error: {cli.items} {problem}; fix that line")
 
 
-def test_resume_by_id_continues_a_batch_and_a_graph_run_needs_its_folder(
+def test_resume_by_id_continues_a_batch_and_a_graph_run_from_python_needs_its_folder(
     cli: BatchCli, agentgraph: Agentgraph
 ) -> None:
     write_items(cli.items, range(5))
     cli.run(*cli.batch_args("byid", "--max-attempts", "1"), FAIL_ON="1")
     agentgraph("retry-failed", "byid", "--storage", cli.url)
-    graph_run = cli.run(
-        "run", str(cli.agent), "--input", '{"n": 3}', "--run-id", "g1", "--storage", cli.url
-    )
-    assert graph_run.returncode == 0, graph_run.stderr
+    with open_storage(cli.url) as storage:  # a graph run started from Python: no folder kept
+        storage.create_run(RunRecord(run_id="g1", agent_id="per-item", graph_id="per-item"))
 
     resumed = cli.run("resume", "byid", "--storage", cli.url)
     needs_folder = agentgraph("resume", "g1", "--storage", cli.url)

@@ -330,10 +330,7 @@ def test_fork_starts_a_new_run_with_memory_set_and_leaves_the_run_as_it_was(
     first, hint = forked.stdout.splitlines()
     assert first.startswith("forked run ask at checkpoint ckpt_ask_")
     assert first.endswith(" as run ask-2 with acc set")
-    assert hint == (
-        f"run it with: agentgraph resume AGENT_DIR ask-2 --storage {store.url} "
-        "(AGENT_DIR: the folder of agent 'chain')"
-    )
+    assert hint == (f"run it with: agentgraph resume ask-2 --storage {store.url}")
     resumed = agentgraph(
         "resume",
         str(store.agent),
@@ -392,10 +389,7 @@ def test_preview_says_what_is_done_what_runs_next_and_which_effects_are_in_doubt
     ]
     assert lines[5] == "effects in doubt (started, no outcome recorded): 1"
     assert lines[6].startswith("  b:charge (node b, 1 attempt(s), first started ")
-    assert lines[-1] == (
-        f"resume with: agentgraph resume AGENT_DIR ask --storage {store.url} "
-        "(AGENT_DIR: the folder of agent 'chain')"
-    )
+    assert lines[-1] == (f"resume with: agentgraph resume ask --storage {store.url}")
 
 
 def test_preview_of_a_completed_run_says_resuming_runs_nothing(

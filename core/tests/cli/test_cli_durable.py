@@ -207,6 +207,30 @@ def test_paused_human_input_run_is_resumed_with_the_answer(cli: Cli, tmp_path: P
     assert cli.lines().count("done a") == 1
 
 
+def test_a_paused_run_the_command_started_is_resumed_by_its_id_alone(
+    cli: Cli, tmp_path: Path
+) -> None:
+    agent = write_agent(tmp_path / "agent", human=True)
+    paused = cli.run("run", str(agent), "--input", START, "--run-id", "ask", "--storage", cli.url)
+    assert paused.returncode == 0, paused.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    resumed = subprocess.run(
+        cli.command("resume", "ask", "--input", '{"approved": true}', "--storage", cli.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli.env,
+        cwd=elsewhere,
+        check=False,
+    )
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert cli.record("ask").status == "completed"
+    assert cli.lines().count("done a") == 1
+
+
 def test_a_run_cancelled_from_another_process_refuses_to_resume(cli: Cli, tmp_path: Path) -> None:
     agent = write_agent(tmp_path / "agent", human=True)
     cli.run("run", str(agent), "--input", START, "--run-id", "ask", "--storage", cli.url)
