@@ -24,6 +24,8 @@ from framework.storage import codec
 __all__ = [
     "ItemRow",
     "decode_item",
+    "decode_payloads",
+    "decode_state",
     "due_key",
     "encode_item",
     "merge",
@@ -83,21 +85,39 @@ def encode_item(item: ItemRecord, *, input: bool, result: bool) -> ItemRow:
 def decode_item(row: ItemRow, run_id: str) -> ItemRecord:
     """Revive an item row, its input and result too if it holds them (else they are
     ``None``); ``StorageError`` if it is unreadable."""
+    stored = decode_state(row, run_id)
+    if row.input is None and row.result is None:
+        return stored
+    return stored.model_copy(update=decode_payloads(row, run_id))
+
+
+def decode_state(row: ItemRow, run_id: str) -> ItemRecord:
+    """The item of ``row`` with its typed fields only (input and result ``None``);
+    ``StorageError`` if they are unreadable."""
     try:
-        stored = ItemRecord.model_validate_json(row.state)
-        if row.input is None and row.result is None:
-            return stored
-        where = f"item[{stored.item_id!r}]"
-        revived = {
+        return ItemRecord.model_validate_json(row.state)
+    except (ValueError, ValidationError) as exc:
+        raise _unreadable(run_id, exc) from None
+
+
+def decode_payloads(row: ItemRow, run_id: str) -> dict[str, Any]:
+    """The input and result ``row`` holds, revived, as fields to give its item;
+    ``StorageError`` if they are unreadable."""
+    where = f"item[{row.item_id!r}]"
+    try:
+        return {
             "input": _decoded(row.input, f"{where}.input"),
             "result": _decoded(row.result, f"{where}.result"),
         }
-        return stored.model_copy(update=revived)
-    except (ValueError, ValidationError, CheckpointDecodeError) as exc:
-        raise StorageError(
-            f"an item row of run {run_id!r} is unreadable ({exc}); restore it from a backup "
-            "or delete the run"
-        ) from None
+    except (ValueError, CheckpointDecodeError) as exc:
+        raise _unreadable(run_id, exc) from None
+
+
+def _unreadable(run_id: str, exc: Exception) -> StorageError:
+    return StorageError(
+        f"an item row of run {run_id!r} is unreadable ({exc}); restore it from a backup "
+        "or delete the run"
+    )
 
 
 def split_body(body: bytes) -> tuple[bytes, bytes, bytes]:

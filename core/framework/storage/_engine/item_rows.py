@@ -28,7 +28,13 @@ from framework.schemas.item import (
     ItemUsage,
     NewItem,
 )
-from framework.storage._engine.item_format import decode_item, due_key, encode_item
+from framework.storage._engine.item_format import (
+    decode_item,
+    decode_payloads,
+    decode_state,
+    due_key,
+    encode_item,
+)
 from framework.storage._engine.primitives import RecordPrimitives
 
 __all__ = ["add", "claim", "counts", "finish", "get", "list_items", "requeue"]
@@ -115,17 +121,16 @@ def claim(
         )
         claimed = []
         for row in due:
-            item = decode_item(row, run_id)
-            claimed.append(
-                item.model_copy(
-                    update={
-                        "status": ItemStatus.RUNNING,
-                        "attempts": item.attempts + 1,
-                        "worker": worker,
-                        "started_at": moment,
-                    }
-                )
-            )
+            # One copy: its payloads revived and its claim, onto its typed fields.
+            item = decode_state(row, run_id)
+            update = {
+                **decode_payloads(row, run_id),
+                "status": ItemStatus.RUNNING,
+                "attempts": item.attempts + 1,
+                "worker": worker,
+                "started_at": moment,
+            }
+            claimed.append(item.model_copy(update=update))
         moves = [(ItemStatus.PENDING, ItemStatus.RUNNING)] * len(claimed)
         _write(store, run_id, claimed, tally.after(moves), input=False, result=False)
     return claimed
