@@ -36,7 +36,6 @@ from framework.cli.storage_option import (
     StorageUrl,
     agent_folder,
     pasteable,
-    read_run,
     stored_run,
 )
 from framework.durable import BUDGET_EXHAUSTED, CheckpointManager
@@ -165,20 +164,19 @@ def batch(
 
 
 def resume_by_id(
-    run_id: str,
+    record: RunRecord,
     input_data: dict[str, Any] | None,
     *,
     storage: str | None,
     as_json: bool,
     budget: RunBudget,
 ) -> None:
-    """``agentgraph resume RUN_ID`` of a batch ``agentgraph batch`` started.
+    """``agentgraph resume RUN_ID`` of ``record``'s batch, one ``agentgraph batch`` started.
 
     A graph run whose record does not keep its agent folder (one started from Python)
     needs that folder (``agentgraph resume AGENT_DIR RUN_ID``).
     """
-    with errors_as_messages():
-        record = read_run(run_id, storage)
+    run_id = record.run_id
     settings = BatchSettings.of(record)
     if settings is None and record.executor_type is ExecutorType.BATCH:
         fail(

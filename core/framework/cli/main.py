@@ -158,9 +158,10 @@ def resume(
     budget = RunBudget(max_tokens=max_tokens, max_cost=max_cost)
     if second is None:
         with errors_as_messages():
-            folder = agent_folder(read_run(first, storage))
+            record = read_run(first, storage)
+        folder = agent_folder(record)
         if folder is None:
-            resume_by_id(first, input_data, storage=storage, as_json=as_json, budget=budget)
+            resume_by_id(record, input_data, storage=storage, as_json=as_json, budget=budget)
             return
         agent_dir, run_id = folder, first
     else:
