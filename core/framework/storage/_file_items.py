@@ -9,16 +9,17 @@ the new one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from framework.errors import CheckpointEncodeError, StorageError
 from framework.schemas.item import ItemStatus
 from framework.storage import codec
-from framework.storage._engine import ItemRow, split_body
+from framework.storage._engine import ItemRow, merge, picked, scanned, split_body
 
-__all__ = ["LEDGER_NAME", "ledger_bytes", "read_ledger"]
+__all__ = ["LEDGER_NAME", "FileItemRows", "ledger_bytes", "read_ledger"]
 
 LEDGER_NAME = "items.json"
 
@@ -70,3 +71,47 @@ def _stored_parts(trees: list[Any]) -> tuple[bytes, bytes, bytes]:
     state, data, result = trees
     canonical = codec.canonical_bytes
     return canonical(state), canonical(data), canonical(result)
+
+
+class FileItemRows:
+    """The item-ledger primitives of the file backend, over its run folders and atomic
+    writes."""
+
+    @abstractmethod
+    def _run_dir(self, run_id: str) -> Path:
+        """The run's folder."""
+
+    @abstractmethod
+    def _write_atomic(self, path: Path, data: bytes, what: str) -> None:
+        """Replace ``path`` with ``data`` atomically (``what`` names its fault points)."""
+
+    def _read_items(
+        self, run_id: str, item_ids: Sequence[str], *, payloads: bool
+    ) -> dict[str, ItemRow]:
+        return picked(self._ledger(run_id)[1], item_ids, payloads)
+
+    def _scan_items(
+        self,
+        run_id: str,
+        status: ItemStatus | None,
+        after_seq: int,
+        limit: int | None,
+        due_by: str | None,
+        *,
+        payloads: bool,
+    ) -> list[ItemRow]:
+        rows = sorted(self._ledger(run_id)[1].values(), key=lambda row: row.seq)
+        return scanned(rows, status, after_seq, limit, due_by, payloads)
+
+    def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
+        stored = self._ledger(run_id)[1]
+        merge(stored, rows)
+        path = self._run_dir(run_id) / LEDGER_NAME
+        self._write_atomic(path, ledger_bytes(counts, stored.values()), "items")
+
+    def _read_item_counts(self, run_id: str) -> bytes | None:
+        return self._ledger(run_id)[0]
+
+    def _ledger(self, run_id: str) -> tuple[bytes | None, dict[str, ItemRow]]:
+        """The run's item ledger file: its counts and its rows by id (none if absent)."""
+        return read_ledger(self._run_dir(run_id) / LEDGER_NAME)

@@ -42,7 +42,7 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
@@ -55,18 +55,13 @@ from framework.errors import (
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.ids import validate_run_id
-from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults, codec
 from framework.storage._engine import (
     IndexEntry,
-    ItemRow,
     LRUCache,
     RecordBackend,
     filter_runs,
-    merge,
-    picked,
-    scanned,
 )
 from framework.storage._file_index import (
     RECORD_NAME,
@@ -78,7 +73,7 @@ from framework.storage._file_index import (
     record_body,
     record_bytes,
 )
-from framework.storage._file_items import LEDGER_NAME, ledger_bytes, read_ledger
+from framework.storage._file_items import FileItemRows
 from framework.storage._file_lock import hold_file_lock
 
 __all__ = ["FileStorage", "IndexRebuiltWarning"]
@@ -92,7 +87,7 @@ class IndexRebuiltWarning(UserWarning):
     """A run's damaged or missing ``index.json`` was rebuilt from its record files."""
 
 
-class FileStorage(RecordBackend):
+class FileStorage(FileItemRows, RecordBackend):
     """Checkpoints and run records as JSON files under ``path`` (``~`` expanded).
 
     ``fsync=True`` makes every write survive power loss, not only a killed process.
@@ -368,39 +363,6 @@ class FileStorage(RecordBackend):
             [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
         )
         return [body for _, body in sorted(_effect_row(p) for p in paths)]
-
-    # --- item ledgers -----------------------------------------------------------------------
-
-    def _read_items(
-        self, run_id: str, item_ids: Sequence[str], *, payloads: bool
-    ) -> dict[str, ItemRow]:
-        return picked(self._ledger(run_id)[1], item_ids, payloads)
-
-    def _scan_items(
-        self,
-        run_id: str,
-        status: ItemStatus | None,
-        after_seq: int,
-        limit: int | None,
-        due_by: str | None,
-        *,
-        payloads: bool,
-    ) -> list[ItemRow]:
-        rows = sorted(self._ledger(run_id)[1].values(), key=lambda row: row.seq)
-        return scanned(rows, status, after_seq, limit, due_by, payloads)
-
-    def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
-        stored = self._ledger(run_id)[1]
-        merge(stored, rows)
-        path = self._run_dir(run_id) / LEDGER_NAME
-        self._write_atomic(path, ledger_bytes(counts, stored.values()), "items")
-
-    def _read_item_counts(self, run_id: str) -> bytes | None:
-        return self._ledger(run_id)[0]
-
-    def _ledger(self, run_id: str) -> tuple[bytes | None, dict[str, ItemRow]]:
-        """The run's item ledger file: its counts and its rows by id (none if absent)."""
-        return read_ledger(self._run_dir(run_id) / LEDGER_NAME)
 
     # --- atomic writes --------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC
 from pathlib import Path
@@ -41,11 +41,11 @@ from framework.errors import CorruptCheckpointError, StorageError
 from framework.schemas.checkpoint import CheckpointMetadata
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
-from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults
-from framework.storage._engine import IndexEntry, ItemRow, RecordBackend, RecordForm, decode_run
+from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run
 from framework.storage._engine.chains import RecordLink
+from framework.storage._sqlite_items import SQLiteItemRows
 from framework.storage._sqlite_schema import MIGRATIONS, RUN_TABLES, SCHEMA_VERSION, item_part
 from framework.storage._sqlite_wal import (
     WAL_CHECKPOINT_PAGES,
@@ -56,9 +56,6 @@ from framework.storage._sqlite_wal import (
 from framework.storage.twins import WouldWait, on_the_loop
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
-
-# Ids per query when reading items by id (far below SQLite's limit on parameters).
-_IDS_PER_QUERY = 500
 
 BUSY_TIMEOUT_MS = 30_000
 # How long a write called on the event loop waits for another writer before it is handed
@@ -71,7 +68,7 @@ _ENTRY_SELECT = (
 )
 
 
-class SQLiteStorage(RecordBackend):
+class SQLiteStorage(SQLiteItemRows, RecordBackend):
     """Checkpoints and run records in the SQLite database file ``path`` (``~`` expanded).
 
     Parent folders are created. One connection serves the instance, guarded by its lock, so
@@ -353,108 +350,6 @@ class SQLiteStorage(RecordBackend):
             "SELECT body FROM effects WHERE run_id = ? ORDER BY rowid", (run_id,)
         ).fetchall()
         return [bytes(body) for (body,) in rows]
-
-    # --- item ledgers -----------------------------------------------------------------------
-
-    def _read_items(
-        self, run_id: str, item_ids: Sequence[str], *, payloads: bool
-    ) -> dict[str, ItemRow]:
-        found: dict[str, ItemRow] = {}
-        columns = _item_columns(payloads)
-        for start in range(0, len(item_ids), _IDS_PER_QUERY):
-            chunk = list(item_ids[start : start + _IDS_PER_QUERY])
-            marks = ", ".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT {columns} FROM items WHERE run_id = ? AND item_id IN ({marks})",
-                (run_id, *chunk),
-            ).fetchall()
-            found.update((row[0], _item_row(row)) for row in rows)
-        return found
-
-    def _scan_items(
-        self,
-        run_id: str,
-        status: ItemStatus | None,
-        after_seq: int,
-        limit: int | None,
-        due_by: str | None,
-        *,
-        payloads: bool,
-    ) -> list[ItemRow]:
-        sql = f"SELECT {_item_columns(payloads)} FROM items WHERE run_id = ? AND seq > ?"
-        params: list[Any] = [run_id, after_seq]
-        if status is not None:
-            sql += " AND status = ?"
-            params.append(status.value)
-        if due_by is not None:
-            sql += " AND (due_key IS NULL OR due_key <= ?)"
-            params.append(due_by)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [_item_row(row) for row in self._db.execute(sql, params).fetchall()]
-
-    def _store_items(self, run_id: str, rows: Sequence[ItemRow], counts: bytes) -> None:
-        whole = [r for r in rows if r.input is not None and r.result is not None]
-        parts = [r for r in rows if r.input is None or r.result is None]
-        if whole:
-            self._insert_items(run_id, whole)
-        if parts:
-            self._update_items(run_id, parts)
-        self._db.execute(
-            "INSERT INTO item_counts (run_id, body) VALUES (?, ?) "
-            "ON CONFLICT (run_id) DO UPDATE SET body = excluded.body",
-            (run_id, counts),
-        )
-
-    def _insert_items(self, run_id: str, rows: Sequence[ItemRow]) -> None:
-        self._db.executemany(
-            "INSERT INTO items (run_id, item_id, seq, status, due_key, state, input, result) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, item_id) DO UPDATE SET "
-            "seq = excluded.seq, status = excluded.status, due_key = excluded.due_key, "
-            "state = excluded.state, input = excluded.input, result = excluded.result",
-            [
-                (run_id, r.item_id, r.seq, r.status.value, r.due, r.state, r.input, r.result)
-                for r in rows
-            ],
-        )
-
-    def _update_items(self, run_id: str, rows: Sequence[ItemRow]) -> None:
-        # A row without its input or result keeps the stored one.
-        self._db.executemany(
-            "UPDATE items SET seq = ?, status = ?, due_key = ?, state = ?, "
-            "input = COALESCE(?, input), result = COALESCE(?, result) "
-            "WHERE run_id = ? AND item_id = ?",
-            [
-                (r.seq, r.status.value, r.due, r.state, r.input, r.result, run_id, r.item_id)
-                for r in rows
-            ],
-        )
-
-    def _read_item_counts(self, run_id: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT body FROM item_counts WHERE run_id = ?", (run_id,)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-
-def _item_columns(payloads: bool) -> str:
-    columns = "item_id, seq, status, due_key, state"
-    return f"{columns}, input, result" if payloads else f"{columns}, NULL, NULL"
-
-
-def _item_row(row: tuple[Any, ...]) -> ItemRow:
-    item_id, seq, status, due, state, data, result = row
-    return ItemRow(
-        item_id,
-        seq,
-        ItemStatus(status),
-        due,
-        bytes(state),
-        None if data is None else bytes(data),
-        None if result is None else bytes(result),
-    )
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
