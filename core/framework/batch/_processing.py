@@ -217,8 +217,10 @@ class Processing:
             outcome = self._failure(item, attempt, exc, ctx)
         self.unstored += 1
         self.spent += outcome.usage
-        self.in_flight -= 1
+        # Its slot frees once the committer took the outcome: while the committer is behind,
+        # no item is claimed that no worker could start.
         await self._send.send((outcome, attempt))
+        self.in_flight -= 1
         self._notify()
 
     async def _called(self, item: ItemRecord, ctx: ItemContext) -> Any:
