@@ -19,7 +19,8 @@ attributes. This module imports nothing of the framework, so every layer may use
     ├── UnsupportedActionError               a plan step asks for a refused action
     ├── ToolExecutionError                   a tool call could not be carried out
     ├── LLMError                             a provider failed or is missing
-    │   └── LLMScriptExhaustedError
+    │   ├── LLMScriptExhaustedError
+    │   └── LLMCallError                     every attempt of a model call failed
     ├── DecisionLogError                     the decision log refused a record
     ├── AgentLoadError                       an agent folder cannot be loaded
     ├── RunNotFoundError (LookupError)       no stored run (or checkpoint) by that id
@@ -46,6 +47,7 @@ attributes. This module imports nothing of the framework, so every layer may use
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "AgentGraphError",
@@ -68,6 +70,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidIdError",
     "ItemRunError",
+    "LLMCallError",
     "LLMError",
     "LLMScriptExhaustedError",
     "LeaseHeldError",
@@ -156,6 +159,21 @@ class LLMError(AgentGraphError):
 
 class LLMScriptExhaustedError(LLMError):
     """The scripted mock provider was asked for more responses than it was given."""
+
+
+class LLMCallError(LLMError):
+    """A model call failed after every attempt its provider allows.
+
+    ``attempts`` holds every attempt (:class:`~framework.llm.usage.LLMAttempt`), failed
+    ones included, so what the call spent is still counted. ``retryable`` is false for an
+    error that another attempt cannot fix (a wrong key, a bad request): the message names
+    the model and the endpoint, never the key.
+    """
+
+    def __init__(self, message: str, attempts: list[Any], *, retryable: bool) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.retryable = retryable
 
 
 class DecisionLogError(AgentGraphError):

@@ -10,7 +10,20 @@ variable                       meaning
 ``AGENTGRAPH_FAULT_POINT``     tests only: the storage write step at which the process
                                kills itself (see :mod:`framework.storage._faults`)
 ``AGENTGRAPH_FAULT_COUNTDOWN`` tests only: kill at the N-th time that point is reached
+``AGENTGRAPH_LLM_PROVIDER``    the model provider of an agent folder's runs (``openai``,
+                               ``anthropic``), over its ``agent.json``
+``AGENTGRAPH_LLM_MODEL``       the model they ask, over ``agent.json``
+``AGENTGRAPH_LLM_BASE_URL``    the endpoint they ask it at, over ``agent.json``
+``OPENAI_API_KEY``             the key of :class:`~framework.llm.OpenAIProvider` (and
+``OPENAI_BASE_URL``            its endpoint, organisation and project), as the ``openai``
+``OPENAI_ORG_ID``              SDK reads them
+``OPENAI_PROJECT_ID``
+``ANTHROPIC_API_KEY``          the key and endpoint of
+``ANTHROPIC_BASE_URL``         :class:`~framework.llm.AnthropicProvider`
 =============================  ==========================================================
+
+An agent's ``"llm"`` section may name another variable for its key (``api_key_env``); it
+is read with :func:`variable`, like the ones above.
 
 Variables are read when a function here is called, so a process may change them between
 runs (tests do); only the fault points are read once, at import of the storage layer.
@@ -29,18 +42,25 @@ __all__ = [
     "FAULT_COUNTDOWN_ENV",
     "FAULT_POINT_ENV",
     "HOME_ENV",
+    "LLM_BASE_URL_ENV",
+    "LLM_MODEL_ENV",
+    "LLM_PROVIDER_ENV",
     "STATE_DB",
     "STORAGE_ENV",
     "default_storage_url",
     "fault_countdown",
     "fault_point",
     "home",
+    "variable",
 ]
 
 HOME_ENV = "AGENTGRAPH_HOME"
 STORAGE_ENV = "AGENTGRAPH_STORAGE"
 FAULT_POINT_ENV = "AGENTGRAPH_FAULT_POINT"
 FAULT_COUNTDOWN_ENV = "AGENTGRAPH_FAULT_COUNTDOWN"
+LLM_PROVIDER_ENV = "AGENTGRAPH_LLM_PROVIDER"
+LLM_MODEL_ENV = "AGENTGRAPH_LLM_MODEL"
+LLM_BASE_URL_ENV = "AGENTGRAPH_LLM_BASE_URL"
 
 DEFAULT_HOME = "~/.agentgraph"
 STATE_DB = "state.db"
@@ -73,3 +93,8 @@ def fault_point() -> str | None:
 def fault_countdown() -> int:
     """At which arrival at the fault point to crash (1: the first)."""
     return int(os.environ.get(FAULT_COUNTDOWN_ENV) or "1")
+
+
+def variable(name: str) -> str | None:
+    """Environment variable ``name``, ``None`` when it is unset or empty."""
+    return os.environ.get(name) or None

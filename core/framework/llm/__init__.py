@@ -1,9 +1,15 @@
-"""LLM providers: the protocol the executors use and a scripted mock.
+"""LLM providers: the protocol the executors use, a scripted mock, and real endpoints.
 
-Real providers are optional extras and are never imported from here.
+:class:`OpenAIProvider` (the ``openai`` extra) talks to any OpenAI-compatible endpoint and
+:class:`AnthropicProvider` (the ``anthropic`` extra) to Anthropic's; each is imported, with
+its SDK, only when first used, so ``import framework`` never loads an SDK.
 """
 
+from typing import TYPE_CHECKING
+
+from framework._lazy import lazy_exports
 from framework.llm.mock import LLMCall, MockLLMProvider
+from framework.llm.pricing import ModelPrice, Pricing
 from framework.llm.provider import (
     LLMProvider,
     LLMResponse,
@@ -13,15 +19,35 @@ from framework.llm.provider import (
     ToolCall,
     ToolResult,
 )
+from framework.llm.retries import LLMRetryPolicy
+from framework.llm.usage import LLMAttempt, Spend
+
+if TYPE_CHECKING:
+    from framework.llm.anthropic_provider import AnthropicProvider as AnthropicProvider
+    from framework.llm.openai_provider import OpenAIProvider as OpenAIProvider
 
 __all__ = [
+    "AnthropicProvider",
+    "LLMAttempt",
     "LLMCall",
     "LLMProvider",
     "LLMResponse",
+    "LLMRetryPolicy",
     "Message",
     "MockLLMProvider",
+    "ModelPrice",
+    "OpenAIProvider",
+    "Pricing",
     "Role",
+    "Spend",
     "Tool",
     "ToolCall",
     "ToolResult",
 ]
+
+_EXPORTS = {
+    "AnthropicProvider": "framework.llm.anthropic_provider",
+    "OpenAIProvider": "framework.llm.openai_provider",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

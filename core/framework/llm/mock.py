@@ -38,7 +38,8 @@ class MockLLMProvider:
 
     A plain string becomes a text reply. Token usage is counted as one token per four
     characters of prompt and reply (at least one each) unless the scripted
-    :class:`LLMResponse` sets it, so totals are deterministic. Asking for more replies than
+    :class:`LLMResponse` sets it, so totals are deterministic; a reply costs nothing
+    unless the script gives it a ``cost``. Asking for more replies than
     the script holds raises :class:`LLMScriptExhaustedError` rather than inventing one.
     """
 
@@ -96,12 +97,14 @@ class MockLLMProvider:
 
     def _as_response(self, reply: LLMResponse | str, call: LLMCall) -> LLMResponse:
         if isinstance(reply, LLMResponse):
+            if reply.cost is None:
+                reply = reply.model_copy(update={"cost": 0.0})
             if reply.input_tokens or reply.output_tokens:
                 return reply
             text = reply.content
         else:
             text = reply
-            reply = LLMResponse(content=text)
+            reply = LLMResponse(content=text, cost=0.0)
         prompt_chars = sum(len(m.content) for m in call.messages) + len(call.system or "")
         return reply.model_copy(
             update={

@@ -7,6 +7,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from framework.llm.usage import LLMAttempt, Spend
+
 __all__ = [
     "LLMProvider",
     "LLMResponse",
@@ -88,7 +90,13 @@ class Tool(BaseModel):
 
 
 class LLMResponse(BaseModel):
-    """A completion: text, any tool calls, and the tokens it cost."""
+    """A completion: text, any tool calls, and the tokens it cost.
+
+    The token counts, ``cost`` and ``request_id`` describe the attempt that answered;
+    ``attempts`` lists every attempt of the call, that one last, and :meth:`spend` sums
+    what they all cost. A provider of one's own may leave ``attempts`` empty: the reply
+    alone is then what the call spent.
+    """
 
     model_config = ConfigDict(use_attribute_docstrings=True)
 
@@ -97,17 +105,41 @@ class LLMResponse(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     """The tools the model asks to call before it answers; empty: this is its answer."""
     input_tokens: int = 0
-    """Tokens of the prompt."""
+    """Tokens of the prompt, those read from the prompt cache included."""
     output_tokens: int = 0
     """Tokens of the reply."""
+    cached_tokens: int = 0
+    """Of ``input_tokens``, those read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Of ``input_tokens``, those written to the provider's prompt cache."""
     model: str = ""
     """The model that answered."""
     stop_reason: str = "stop"
     """Why the model stopped, in the provider's words (``stop``: it finished)."""
+    cost: float | None = None
+    """What the answering attempt cost, in US dollars; ``None``: unknown."""
+    request_id: str | None = None
+    """The endpoint's id of the answering request."""
+    latency_ms: int = 0
+    """How long the answering attempt took."""
+    attempts: list[LLMAttempt] = Field(default_factory=list)
+    """Every attempt of the call, failed ones first (empty: the provider lists none)."""
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    def spend(self) -> Spend:
+        """What the whole call spent: the sum of its attempts (or this reply alone)."""
+        if self.attempts:
+            return Spend.of(self.attempts)
+        return Spend(
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+            self.cost or 0.0,
+            int(self.cost is None),
+        )
 
 
 @runtime_checkable
