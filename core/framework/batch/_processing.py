@@ -27,8 +27,9 @@ from framework.batch.events import BatchEvent
 from framework.batch.policy import BatchConfig
 from framework.batch.progress import BatchProgress
 from framework.durable import BUDGET_EXHAUSTED, ItemLedger, RunObserver
-from framework.errors import CheckpointEncodeError, PermanentItemError
+from framework.errors import CheckpointEncodeError, LLMCallError, PermanentItemError
 from framework.llm.provider import LLMProvider
+from framework.llm.retries import throttle_of
 from framework.schemas.clock import utc_now
 from framework.schemas.control import ControlAction
 from framework.schemas.item import (
@@ -78,6 +79,8 @@ class Processing:
         rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
         self.requests = None if rpm is None else RateLimit(rpm)
         self.tokens = None if tpm is None else RateLimit(tpm)
+        # The model's endpoint may say to wait (a used-up limit, a 429): no item starts then.
+        self.throttle = throttle_of(llm)
         self.in_flight = 0
         self.unstored = 0
         self.spent = ItemUsage()
@@ -204,6 +207,8 @@ class Processing:
             effects=self.run.effects,
             provider=self.llm,
         )
+        if self.throttle is not None:
+            await self.throttle.wait()
         if self.requests is not None:
             await self.requests.acquire()
         if self.tokens is not None:
@@ -236,6 +241,7 @@ class Processing:
         error = ItemError(type=type(exc).__name__, message=str(exc), traceback=_short_trace(exc))
         final = (
             isinstance(exc, PermanentItemError)
+            or (isinstance(exc, LLMCallError) and not exc.retryable)
             or not isinstance(exc, self.config.retry_on)
             or attempt >= self.config.max_attempts
         )

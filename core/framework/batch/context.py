@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.durable import EffectLedger, perform_effect, require_event_loop
-from framework.errors import InvalidIdError
+from framework.errors import InvalidIdError, LLMCallError
 from framework.llm.provider import LLMProvider, LLMResponse, Message, Tool
+from framework.llm.usage import Spend
 from framework.schemas.ids import ID_MAX_LENGTH, validate_node_id
 from framework.schemas.item import ItemUsage
 
@@ -35,7 +36,8 @@ class ItemContext:
 
     @property
     def llm(self) -> LLMProvider:
-        """The batch runner's model (``BatchRunner(llm=...)``): every reply's tokens are
+        """The batch runner's model (``BatchRunner(llm=...)``): what every call spent (all
+        its attempts, those of a call that failed for good included: tokens and cost) is
         added to this attempt's usage, so the item's totals need no ``report_usage``."""
         if self.provider is None:
             raise TypeError(
@@ -90,10 +92,15 @@ class _Metered:
         max_tokens: int | None = None,
         json_mode: bool = False,
     ) -> LLMResponse:
-        reply = await self.provider.complete(
-            messages, system=system, model=model, max_tokens=max_tokens, json_mode=json_mode
-        )
-        return self._metered(reply)
+        try:
+            reply = await self.provider.complete(
+                messages, system=system, model=model, max_tokens=max_tokens, json_mode=json_mode
+            )
+        except LLMCallError as exc:
+            self._spent(Spend.of(exc.attempts))
+            raise
+        self._spent(reply.spend())
+        return reply
 
     async def complete_with_tools(
         self,
@@ -104,11 +111,15 @@ class _Metered:
         model: str | None = None,
         max_tokens: int | None = None,
     ) -> LLMResponse:
-        reply = await self.provider.complete_with_tools(
-            messages, tools, system=system, model=model, max_tokens=max_tokens
-        )
-        return self._metered(reply)
-
-    def _metered(self, reply: LLMResponse) -> LLMResponse:
-        self.ctx.report_usage(tokens_in=reply.input_tokens, tokens_out=reply.output_tokens)
+        try:
+            reply = await self.provider.complete_with_tools(
+                messages, tools, system=system, model=model, max_tokens=max_tokens
+            )
+        except LLMCallError as exc:
+            self._spent(Spend.of(exc.attempts))
+            raise
+        self._spent(reply.spend())
         return reply
+
+    def _spent(self, spent: Spend) -> None:
+        self.ctx.report_usage(spent.input_tokens, spent.output_tokens, spent.cost)

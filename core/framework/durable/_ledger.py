@@ -200,6 +200,19 @@ class EffectLedger:
         )
         return result
 
+    async def record(self, node_id: str, key: str, result: Any) -> None:
+        """Record ``result`` as completed effect ``key`` of ``node_id``: a fact of the run
+        (what a model call cost, say) rather than something to do once."""
+        scoped = effect_key(node_id, key)
+        idem = idempotency_key(self.run_id, node_id, scoped)
+        token = self.fencing_token
+        await self._fenced(
+            self.storage.astart_effect(self.run_id, node_id, scoped, idem, fencing_token=token)
+        )
+        await self._fenced(
+            self.storage.acomplete_effect(self.run_id, scoped, result, fencing_token=token)
+        )
+
     async def _fenced(self, write: Awaitable[EffectRecord]) -> EffectRecord:
         """``write``'s record; a ``FencedOutError`` is reported to ``on_fenced`` first."""
         try:

@@ -59,6 +59,10 @@ class RunObserver(Protocol[S_contra]):
     def items(self) -> ItemLedger | None:
         """The run's item ledger (a batch's items); ``None`` when nothing is recorded."""
 
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The stored checkpoint the run continues from; ``None``: it starts afresh."""
+
     def boundary(self, state: S_contra, after: str | None) -> None:
         """The run is whole between two nodes, last after ``after`` (``None``: none yet)."""
 

@@ -113,4 +113,4 @@ async def _ask_llm(
     )
     response = await llm.complete([Message(role=Role.USER, content=prompt)])
     answer = response.content.strip().strip("\"'`.").lower()
-    return answer.startswith("yes"), response.total_tokens
+    return answer.startswith("yes"), response.spend().tokens

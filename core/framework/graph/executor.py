@@ -32,6 +32,7 @@ from framework.errors import GraphValidationError
 from framework.graph._edges import EdgeCondition
 from framework.graph._implementations import NodeImplementations
 from framework.graph._node_inputs import human_answer, resolve_inputs
+from framework.graph._spend import count_interrupted_spend, journaled
 from framework.graph.goal import Goal
 from framework.graph.graph_run import (
     ExecutionResult,
@@ -285,6 +286,8 @@ class GraphExecutor:
         nodes = routes.nodes
         arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
         budget, effects = run.budget, run.effects
+        if effects is not None:
+            await count_interrupted_spend(effects, run.checkpoint, state)
         # After the first node, node_done records each boundary itself.
         run.boundary(state, state.last_node)
         while state.current_node is not None:
@@ -417,7 +420,7 @@ class GraphExecutor:
             node_spec=spec,
             memory=view,
             inputs=inputs,
-            llm=self.llm,
+            llm=journaled(self.llm, effects, spec.id),
             tools=self.tools,
             tool_executor=self.tool_executor,
             goal=goal,

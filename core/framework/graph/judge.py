@@ -148,9 +148,9 @@ class HybridJudge:
                 action=JudgmentAction.ESCALATE,
                 reasoning=f"the judge LLM gave no valid verdict: {response.content[:200]!r}",
                 confidence=0.0,
-                tokens_used=response.total_tokens,
+                tokens_used=response.spend().tokens,
             )
-        judgment.tokens_used = response.total_tokens
+        judgment.tokens_used = response.spend().tokens
         if judgment.confidence < self.confidence_threshold:
             return judgment.model_copy(
                 update={

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from framework._callables import call_sync_or_async
-from framework.errors import ExpressionError, LLMError, ToolExecutionError
+from framework.errors import ExpressionError, LLMCallError, LLMError, ToolExecutionError
 from framework.graph.expressions import compile_expression
 from framework.graph.node import FunctionNode, NodeContext, NodeResult, NodeSpec, NodeType
 from framework.llm.provider import (
@@ -26,6 +26,7 @@ from framework.llm.provider import (
     ToolCall,
     ToolResult,
 )
+from framework.llm.usage import Spend
 
 __all__ = ["LLMNode", "RouterNode", "parse_llm_output", "render_prompt"]
 
@@ -36,11 +37,18 @@ _LABEL_NOISE = " \t\n\"'`."
 
 @dataclasses.dataclass
 class _Usage:
-    tokens: int = 0
+    """What a node attempt's model calls spent: every attempt of every call, failed ones
+    (a retried 429, a call that failed for good) included."""
+
+    spent: Spend = dataclasses.field(default_factory=Spend)
 
     def add(self, response: LLMResponse) -> LLMResponse:
-        self.tokens += response.total_tokens
+        self.spent = self.spent + response.spend()
         return response
+
+    def add_failed(self, exc: Exception) -> None:
+        if isinstance(exc, LLMCallError):
+            self.spent = self.spent + Spend.of(exc.attempts)
 
 
 class LLMNode:
@@ -69,8 +77,9 @@ class LLMNode:
             llm = ctx.llm
             if llm is None:
                 raise LLMError(
-                    f"node '{ctx.node_id}' needs an LLM but none is configured; "
-                    "pass llm= to GraphExecutor"
+                    f"node '{ctx.node_id}' needs an LLM but none is configured; pass llm= to "
+                    'GraphExecutor or AgentRunner, or, for an agent folder, add an "llm" '
+                    "section to agent.json or give --provider/--model"
                 )
             if ctx.node_spec.node_type is NodeType.LLM_TOOL_USE:
                 text = await self._tool_loop(ctx, llm, usage)
@@ -84,9 +93,14 @@ class LLMNode:
                 text = usage.add(response).content
             output = parse_llm_output(ctx.node_spec, text)
         except Exception as exc:
-            return _failure(exc, started, usage.tokens)
+            usage.add_failed(exc)
+            return _failure(exc, started, usage.spent)
         return NodeResult(
-            success=True, output=output, tokens_used=usage.tokens, latency_ms=_ms(started)
+            success=True,
+            output=output,
+            tokens_used=usage.spent.tokens,
+            cost=usage.spent.cost,
+            latency_ms=_ms(started),
         )
 
     async def _tool_loop(self, ctx: NodeContext, llm: LLMProvider, usage: _Usage) -> str:
@@ -158,7 +172,7 @@ class RouterNode:
     async def execute(self, ctx: NodeContext) -> NodeResult:
         started = time.perf_counter()
         spec = ctx.node_spec
-        tokens = 0
+        usage = _Usage()
         try:
             if self.func is not None:
                 chosen = await self._from_function(ctx, self.func)
@@ -166,18 +180,20 @@ class RouterNode:
                     return chosen
                 label, why = _match_label(spec, chosen, "its function"), "its function chose it"
             elif spec.system_prompt and ctx.llm is not None:
-                answer, tokens = await self._from_llm(ctx, ctx.llm)
+                answer = await self._from_llm(ctx, ctx.llm, usage)
                 label, why = _match_label(spec, answer, "the LLM"), "the LLM chose it"
             else:
                 label, why = _from_expressions(spec, ctx)
         except Exception as exc:
-            return _failure(exc, started, tokens)
+            usage.add_failed(exc)
+            return _failure(exc, started, usage.spent)
         return NodeResult(
             success=True,
             output={spec.output_keys[0]: label} if spec.output_keys else {},
             next_node=spec.routes[label],
             route_reason=f"route '{label}': {why}",
-            tokens_used=tokens,
+            tokens_used=usage.spent.tokens,
+            cost=usage.spent.cost,
             latency_ms=_ms(started),
         )
 
@@ -191,7 +207,7 @@ class RouterNode:
         return result.output["label"]
 
     @staticmethod
-    async def _from_llm(ctx: NodeContext, llm: LLMProvider) -> tuple[str, int]:
+    async def _from_llm(ctx: NodeContext, llm: LLMProvider, usage: _Usage) -> str:
         spec = ctx.node_spec
         prompt = (
             f"{spec.description}\nChoose the next step. Answer with exactly one of these "
@@ -201,7 +217,7 @@ class RouterNode:
         response = await llm.complete(
             [Message(role=Role.USER, content=prompt)], system=spec.system_prompt, model=spec.model
         )
-        return response.content, response.total_tokens
+        return usage.add(response).content
 
 
 def render_prompt(spec: NodeSpec, inputs: dict[str, Any]) -> str:
@@ -306,11 +322,12 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
 
 
-def _failure(exc: Exception, started: float, tokens: int) -> NodeResult:
+def _failure(exc: Exception, started: float, spent: Spend) -> NodeResult:
     return NodeResult(
         success=False,
         error=f"{type(exc).__name__}: {exc}",
-        tokens_used=tokens,
+        tokens_used=spent.tokens,
+        cost=spent.cost,
         latency_ms=_ms(started),
     )
 

@@ -142,7 +142,8 @@ class NodeResult(BaseModel):
     tokens_used: int = 0
     """Tokens the attempt spent on LLM calls."""
     cost: float = 0.0
-    """What the attempt cost, in the providers' currency (the built-in nodes report 0)."""
+    """What the attempt cost, in US dollars: the built-in LLM nodes and routers report what
+    their model calls cost, as far as it is known (see ``LLMResponse.spend``)."""
     latency_ms: int = 0
     """How long the attempt took; when a node reports 0 the executor measures it."""
 

@@ -213,7 +213,7 @@ class WorkerNode:
             system=step.action.system_prompt,
             json_mode=bool(step.expected_outputs),
         )
-        return _text_outputs(response.content, step.expected_outputs), response.total_tokens
+        return _text_outputs(response.content, step.expected_outputs), response.spend().tokens
 
     async def _run_tool(
         self, step: PlanStep, context: Mapping[str, Any]

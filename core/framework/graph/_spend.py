@@ -1,0 +1,138 @@
+"""The spend journal: what a checkpointed run's model calls cost, stored as soon as they end.
+
+A node's tokens and cost reach the run's totals with the checkpoint taken after the node.
+A process killed after the model answered but before that checkpoint would lose them, yet
+they were paid for, and the model is asked again when the run resumes. So every model
+call a node of a checkpointed run makes is journaled the moment it returns (or fails for
+good) as a completed record in the run's effects ledger, keyed ``{node}:llm-spend-{id}``,
+its result holding what the call spent and its attempts.
+
+A checkpoint's state is taken between nodes, so a call journaled after the checkpoint the
+run resumes from was made by a node that checkpoint does not count: the run was charged for
+it, but its totals lack it. :func:`count_interrupted_spend` adds those calls (all of them
+when the run has no checkpoint yet) to the restored state once: every checkpoint written
+from then on is taken later than they are, and so counts them. The node then runs again,
+and its new calls are counted with it. (The times compared are both the clock of the
+process that held the run, since the journal and the checkpoint are written by its owner.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from framework.durable import EffectLedger
+from framework.errors import LLMCallError
+from framework.graph.graph_run import RunState
+from framework.llm.provider import LLMProvider, LLMResponse, Message, Tool
+from framework.llm.usage import LLMAttempt, Spend
+from framework.schemas.checkpoint import Checkpoint
+from framework.schemas.effect import EffectStatus
+
+__all__ = ["JournaledLLM", "count_interrupted_spend", "interrupted_spend", "journaled"]
+
+_MARK = ":llm-spend-"
+
+
+class JournaledLLM:
+    """``provider`` for the node ``node_id``: each call's attempts are journaled in
+    ``ledger`` before the reply (or the error) is handed on."""
+
+    def __init__(self, provider: LLMProvider, ledger: EffectLedger, node_id: str) -> None:
+        self.provider = provider
+        self.ledger = ledger
+        self.node_id = node_id
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        json_mode: bool = False,
+    ) -> LLMResponse:
+        try:
+            reply = await self.provider.complete(
+                messages, system=system, model=model, max_tokens=max_tokens, json_mode=json_mode
+            )
+        except LLMCallError as exc:
+            await self._journal(Spend.of(exc.attempts), exc.attempts)
+            raise
+        await self._journal(reply.spend(), reply.attempts)
+        return reply
+
+    async def complete_with_tools(
+        self,
+        messages: list[Message],
+        tools: list[Tool],
+        *,
+        system: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+    ) -> LLMResponse:
+        try:
+            reply = await self.provider.complete_with_tools(
+                messages, tools, system=system, model=model, max_tokens=max_tokens
+            )
+        except LLMCallError as exc:
+            await self._journal(Spend.of(exc.attempts), exc.attempts)
+            raise
+        await self._journal(reply.spend(), reply.attempts)
+        return reply
+
+    async def _journal(self, spent: Spend, attempts: list[LLMAttempt]) -> None:
+        key = f"llm-spend-{uuid.uuid4().hex[:16]}"
+        entry = {
+            "input_tokens": spent.input_tokens,
+            "output_tokens": spent.output_tokens,
+            "cached_tokens": spent.cached_tokens,
+            "cost": spent.cost,
+            "unpriced": spent.unpriced,
+            "attempts": [attempt.model_dump(mode="json") for attempt in attempts],
+        }
+        await self.ledger.record(self.node_id, key, entry)
+
+
+def journaled(
+    provider: LLMProvider | None, ledger: EffectLedger | None, node_id: str
+) -> LLMProvider | None:
+    """The model a node attempt uses: in a checkpointed run (a ledger) its calls are
+    journaled."""
+    if provider is None or ledger is None:
+        return provider
+    return JournaledLLM(provider, ledger, node_id)
+
+
+async def count_interrupted_spend(
+    ledger: EffectLedger, checkpoint: Checkpoint | None, state: RunState
+) -> None:
+    """Add to ``state`` (restored from ``checkpoint``, or new when there is none) what the
+    journaled calls it does not count spent."""
+    spent = await interrupted_spend(ledger, None if checkpoint is None else checkpoint.created_at)
+    state.total_tokens += spent.tokens
+    state.total_cost += spent.cost
+
+
+async def interrupted_spend(ledger: EffectLedger, since: datetime | None) -> Spend:
+    """What the run's model calls journaled after ``since`` (``None``: ever) spent."""
+    total = Spend()
+    for record in await ledger.storage.alist_effects(ledger.run_id):
+        entry = record.result
+        if record.status is not EffectStatus.COMPLETED or _MARK not in record.key:
+            continue
+        if isinstance(entry, dict) and (since is None or record.started_at > since):
+            total = total + Spend(
+                _int(entry, "input_tokens"),
+                _int(entry, "output_tokens"),
+                _int(entry, "cached_tokens"),
+                float(entry.get("cost") or 0.0),
+                _int(entry, "unpriced"),
+            )
+    return total
+
+
+def _int(entry: dict[str, Any], name: str) -> int:
+    value = entry.get(name)
+    return value if isinstance(value, int) else 0
