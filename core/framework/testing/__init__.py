@@ -2,7 +2,8 @@
 
 :mod:`framework.testing.conformance` is the storage conformance kit (harnesses, their
 registry and the pytest fixtures), :mod:`framework.testing.fakes` the fakes of the
-framework's protocols. The names below load on first use; the kit needs pytest.
+framework's protocols, :mod:`framework.testing.fake_endpoint` a scripted HTTP endpoint for
+tests of model providers. The names below load on first use; the kit needs pytest.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ if TYPE_CHECKING:
     from framework.testing.conformance import SQLiteHarness as SQLiteHarness
     from framework.testing.conformance import flip as flip
     from framework.testing.conformance import register_harness as register_harness
+    from framework.testing.fake_endpoint import FakeEndpoint as FakeEndpoint
+    from framework.testing.fake_endpoint import Reply as Reply
     from framework.testing.fakes import DiskFull as DiskFull
     from framework.testing.fakes import FakeRecorder as FakeRecorder
 
 _CONFORMANCE = "framework.testing.conformance"
 _EXPORTS = {
     "DiskFull": "framework.testing.fakes",
+    "FakeEndpoint": "framework.testing.fake_endpoint",
+    "Reply": "framework.testing.fake_endpoint",
     "FakeRecorder": "framework.testing.fakes",
     "FileHarness": _CONFORMANCE,
     "HARNESSES": _CONFORMANCE,

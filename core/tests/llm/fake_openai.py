@@ -1,4 +1,4 @@
-"""What an OpenAI-compatible endpoint sends back, for :class:`~fake_endpoint.FakeEndpoint`.
+"""What an OpenAI-compatible endpoint sends back, for a :class:`FakeEndpoint`.
 
 Bodies of the chat-completions API as OpenAI writes them: a completion with its usage
 (cached prompt tokens under ``prompt_tokens_details``), a completion that calls tools, the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fake_endpoint import Received, Reply
+from framework.testing.fake_endpoint import Received, Reply
 
 __all__ = [
     "completion",

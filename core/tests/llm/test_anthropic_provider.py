@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 from fake_anthropic import error, message, rate_limit_headers, tool_use
-from fake_endpoint import FakeEndpoint, Received, Reply
 
 from framework.errors import LLMCallError, LLMError
 from framework.llm import LLMRetryPolicy, Message, Role, Spend, Tool, ToolCall
 from framework.llm.anthropic_provider import JSON_INSTRUCTION, AnthropicProvider
+from framework.testing.fake_endpoint import FakeEndpoint, Received, Reply
 
 Endpoint = Callable[..., FakeEndpoint]
 

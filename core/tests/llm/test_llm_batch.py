@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fake_endpoint import FakeEndpoint, Received, Reply
 from fake_openai import completion, error, ok, rate_limit_headers
 
 from framework.batch import BatchConfig, BatchRunner, ItemContext
@@ -20,6 +19,7 @@ from framework.durable import CheckpointManager
 from framework.llm import LLMRetryPolicy, Message, OpenAIProvider, Role
 from framework.schemas.item import ItemStatus
 from framework.schemas.run import RunStatus
+from framework.testing.fake_endpoint import FakeEndpoint, Received, Reply
 
 KEY = "sk-test-0123456789abcdef"
 PRICES = {"gpt-test": {"input_per_million": 1.5, "output_per_million": 6.0}}

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fake_endpoint import FakeEndpoint, Received, Reply
 from fake_openai import completion, ok, tool_call
+
+from framework.testing.fake_endpoint import FakeEndpoint, Received, Reply
 
 CHILD = Path(__file__).parent / "llm_child.py"
 ASK_TOKENS, ANSWER_TOKENS = (30, 6), (40, 4)

@@ -1,7 +1,7 @@
 """OpenAIProvider through the real ``openai`` SDK, over real HTTP, against a scripted endpoint.
 
-Every test talks to a :class:`~fake_endpoint.FakeEndpoint` on 127.0.0.1 and asserts on what
-the provider returned or raised and on the requests the endpoint received.
+Every test talks to a :class:`~framework.testing.fake_endpoint.FakeEndpoint` on 127.0.0.1 and
+asserts on what the provider returned or raised and on the requests the endpoint received.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
-from fake_endpoint import FakeEndpoint, Received, Reply
 from fake_openai import completion, error, ok, rate_limit_headers, tool_call, wrong_key
 
 from framework.errors import LLMCallError, LLMError
 from framework.llm import LLMRetryPolicy, Message, OpenAIProvider, Role, Tool, ToolCall
 from framework.llm.usage import Spend
+from framework.testing.fake_endpoint import FakeEndpoint, Received, Reply
 
 KEY = "sk-test-0123456789abcdef"
 MODEL = "gpt-test"

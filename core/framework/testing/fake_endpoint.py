@@ -1,4 +1,5 @@
-"""A scripted HTTP server on 127.0.0.1, the model endpoint the provider tests talk to.
+"""A scripted HTTP server on 127.0.0.1: the model endpoint provider tests talk to (ours, and
+those of a provider of one's own).
 
 Each request gets the next scripted :class:`Reply` (or what a function of the request
 returns), so a test says exactly what the endpoint does: answer, refuse with 429 and a
