@@ -4,7 +4,8 @@ Ctrl-C pauses, what was recovered, and the commands it prints to continue them.
 :func:`open_runner` loads the folder; :class:`AgentSession` runs the command's work under
 :func:`~framework.cli.interrupt.run_interruptibly` (the first Ctrl-C / SIGTERM pauses the
 run after its current node, a second stops at once) and prints ``resume with: <command>``
-after a pause, a spent budget or a stop, quoted so that it runs as printed.
+after a pause, a spent budget or a stop, quoted so that it runs as printed (with the
+``--storage`` and the ``--provider`` / ``--model`` / ``--base-url`` given).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import typer
 from framework import settings
 from framework.cli.batch_command import resume_command
 from framework.cli.interrupt import Interruptible, exit_code_for, run_interruptibly
+from framework.cli.llm_option import llm_arguments
 from framework.cli.output import (
     fail,
     note,
@@ -35,15 +37,19 @@ from framework.durable import BUDGET_EXHAUSTED
 from framework.errors import AgentGraphError, RunNotFoundError
 from framework.graph.executor import ExecutionResult
 from framework.graph.node import NodeType
+from framework.llm.llm_config import LLMOverrides
 from framework.runner.runner import AgentRunner
 from framework.schemas.run import RunBudget
 
 __all__ = ["AgentSession", "open_runner"]
 
 
-def open_runner(agent_dir: Path, storage: str | None) -> AgentRunner:
-    """The agent, ready to run: its folder loaded and the home its runs log to usable."""
-    runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False)
+def open_runner(
+    agent_dir: Path, storage: str | None, llm: LLMOverrides | None = None
+) -> AgentRunner:
+    """The agent, ready to run: its folder loaded (with ``llm`` over its model) and the home
+    its runs log to usable."""
+    runner = AgentRunner.load(agent_dir, storage=storage, auto_recover=False, llm_overrides=llm)
     home = settings.home()
     try:
         home.mkdir(parents=True, exist_ok=True)
@@ -59,8 +65,9 @@ def open_runner(agent_dir: Path, storage: str | None) -> AgentRunner:
 class AgentSession:
     """One command's runs: which run a Ctrl-C pauses, what was recovered, what to print.
 
-    ``storage`` is the ``--storage`` URL given, if any: the commands it prints name it, so
-    they run as printed. ``budget`` holds the limits given on the command line.
+    ``storage`` is the ``--storage`` URL given, if any, and ``llm`` the model options given:
+    the commands it prints name them, so they run as printed. ``budget`` holds the limits
+    given on the command line.
     """
 
     runner: AgentRunner
@@ -68,6 +75,7 @@ class AgentSession:
     storage: str | None
     as_json: bool
     budget: RunBudget = field(default_factory=RunBudget)
+    llm: LLMOverrides = field(default_factory=LLMOverrides)
     current_run: str | None = None
     pausing: bool = False
     recovery_problems: int = 0
@@ -181,9 +189,10 @@ class AgentSession:
         return options
 
     def _command(self, name: str, *arguments: str) -> str:
-        """``agentgraph <name>`` of this agent (and storage), quoted for a POSIX shell."""
+        """``agentgraph <name>`` of this agent (storage and model), quoted for a POSIX shell."""
         storage = ["--storage", self.storage] if self.storage is not None else []
-        return shlex.join(["agentgraph", name, str(self.agent_dir), *arguments, *storage])
+        given = [*arguments, *storage, *llm_arguments(self.llm)]
+        return shlex.join(["agentgraph", name, str(self.agent_dir), *given])
 
     async def _interruptibly(self, work: Any) -> Interruptible[Any]:
         try:

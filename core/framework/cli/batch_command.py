@@ -4,7 +4,8 @@ Each item (a JSON object) is the input of one run of the agent's graph, a child 
 checkpoints of its own (:func:`~framework.graph.graph_items.graph_per_item`), inside one
 batch run (:class:`~framework.batch.BatchRunner`): every finished item is stored at once,
 failures are retried (``--max-attempts``) without stopping the others, and the batch
-honours ``--rpm`` / ``--tpm`` and its ``--max-tokens`` / ``--max-cost`` budget.
+honours ``--rpm`` / ``--tpm`` and its ``--max-tokens`` / ``--max-cost`` budget. Its items
+ask the model the agent names, or the one ``--provider`` / ``--model`` / ``--base-url`` give.
 
 The batch's run record carries what it was started with (:class:`BatchSettings`: the agent
 folder, the items file, the id key and the limits), so running the same command again
@@ -31,6 +32,7 @@ from framework.batch import BatchConfig, BatchResult, BatchRunner
 from framework.cli.batch_display import BatchDisplay, counts_line, usage_line
 from framework.cli.interrupt import Interruptible, exit_code_for, run_interruptibly
 from framework.cli.jsonl_items import jsonl_items
+from framework.cli.llm_option import BaseUrl, Model, Provider, llm_arguments, llm_overrides
 from framework.cli.output import errors_as_messages, fail, note, print_json, say
 from framework.cli.storage_option import (
     StorageUrl,
@@ -41,6 +43,7 @@ from framework.cli.storage_option import (
 from framework.durable import BUDGET_EXHAUSTED, CheckpointManager
 from framework.errors import AgentGraphError, RunConflictError, RunExistsError
 from framework.graph.graph_items import graph_per_item
+from framework.llm.llm_config import LLMOverrides
 from framework.runner import AgentRunner
 from framework.schemas.checkpoint import ExecutorType
 from framework.schemas.item import ItemRecord, ItemStatus
@@ -143,6 +146,9 @@ def batch(
     ] = None,
     storage: StorageUrl = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    provider: Provider = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
 ) -> None:
     """Run the agent once per JSONL line as a durable batch; run it again to continue it."""
     if not items.is_file():
@@ -157,8 +163,9 @@ def batch(
         "tokens_per_minute": tpm,
     }
     chosen = {key: value for key, value in given.items() if value is not None}
-    batch_run = _BatchRun(run_id, storage, RunBudget(max_tokens=max_tokens, max_cost=max_cost))
+    budget = RunBudget(max_tokens=max_tokens, max_cost=max_cost)
     with errors_as_messages():
+        batch_run = _BatchRun(run_id, storage, budget, llm_overrides(provider, model, base_url))
         ending = anyio.run(batch_run.drive, agent_dir, chosen, items)
     batch_run.finish(ending, as_json)
 
@@ -170,8 +177,10 @@ def resume_by_id(
     storage: str | None,
     as_json: bool,
     budget: RunBudget,
+    llm: LLMOverrides | None = None,
 ) -> None:
-    """``agentgraph resume RUN_ID`` of ``record``'s batch, one ``agentgraph batch`` started.
+    """``agentgraph resume RUN_ID`` of ``record``'s batch, one ``agentgraph batch`` started,
+    its items asking the model ``llm`` names over the agent's.
 
     A graph run whose record does not keep its agent folder (one started from Python)
     needs that folder (``agentgraph resume AGENT_DIR RUN_ID``).
@@ -191,7 +200,7 @@ def resume_by_id(
         )
     if input_data is not None:
         fail(f"run {run_id!r} is a batch: its items are its input, it takes no --input")
-    batch_run = _BatchRun(run_id, storage, budget)
+    batch_run = _BatchRun(run_id, storage, budget, llm or LLMOverrides())
     with errors_as_messages():
         ending = anyio.run(batch_run.drive, Path(settings.agent_dir), {}, None)
     batch_run.finish(ending, as_json)
@@ -213,10 +222,13 @@ class _BatchRun:
     run_id: str
     storage: str | None
     budget: RunBudget
+    llm: LLMOverrides
 
     async def drive(self, agent_dir: Path, chosen: dict[str, Any], items: Path | None) -> _Ending:
         """Run the batch (adding the lines of ``items``, if given) until it stops."""
-        runner = AgentRunner.load(agent_dir, storage=self.storage, auto_recover=False)
+        runner = AgentRunner.load(
+            agent_dir, storage=self.storage, auto_recover=False, llm_overrides=self.llm
+        )
         try:
             manager = runner.checkpoint_manager
             assert manager is not None, "an agent runner checkpoints unless told not to"
@@ -324,7 +336,8 @@ class _BatchRun:
 
     def finish(self, ending: _Ending, as_json: bool) -> None:
         """Print how the batch ended and exit with its code."""
-        resume = pasteable("resume", self.run_id, *ending.budget_options, storage=self.storage)
+        given = [*ending.budget_options, *llm_arguments(self.llm)]
+        resume = pasteable("resume", self.run_id, *given, storage=self.storage)
         if ending.outcome.stopped_by is not None:
             signum = ending.outcome.stopped_by
             note(

@@ -30,6 +30,14 @@ import anyio
 import typer
 
 from framework.cli.agent_session import AgentSession, open_runner
+from framework.cli.llm_option import (
+    BaseUrl,
+    Model,
+    Provider,
+    described_llm,
+    llm_line,
+    llm_overrides,
+)
 from framework.cli.output import (
     OPTIONS,
     console,
@@ -112,14 +120,17 @@ def run(
             "again (for a run whose checkpoints were lost).",
         ),
     ] = False,
+    provider: Provider = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
 ) -> None:
     """Recover the agent's crashed runs, then run it and print the result."""
     input_data = _read_input(input_json, input_file)
+    budget = RunBudget(max_tokens=max_tokens, max_cost=max_cost)
     with errors_as_messages():
-        runner = open_runner(agent_dir, storage)
-        session = AgentSession(
-            runner, agent_dir, storage, as_json, RunBudget(max_tokens=max_tokens, max_cost=max_cost)
-        )
+        llm = llm_overrides(provider, model, base_url)
+        runner = open_runner(agent_dir, storage, llm)
+        session = AgentSession(runner, agent_dir, storage, as_json, budget, llm)
         outcome = anyio.run(session.run, input_data, run_id or new_run_id(), restart)
     session.finish(outcome)
 
@@ -152,33 +163,47 @@ def resume(
     as_json: JsonFlag = False,
     max_tokens: MaxTokens = None,
     max_cost: MaxCost = None,
+    provider: Provider = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
 ) -> None:
     """Continue a run from its latest checkpoint (a human_input node gets --input)."""
     input_data = _read_input(input_json, input_file)
     budget = RunBudget(max_tokens=max_tokens, max_cost=max_cost)
+    with errors_as_messages():
+        llm = llm_overrides(provider, model, base_url)
     if second is None:
         with errors_as_messages():
             record = read_run(first, storage)
         folder = agent_folder(record)
         if folder is None:
-            resume_by_id(record, input_data, storage=storage, as_json=as_json, budget=budget)
+            resume_by_id(
+                record, input_data, storage=storage, as_json=as_json, budget=budget, llm=llm
+            )
             return
         agent_dir, run_id = folder, first
     else:
         agent_dir, run_id = Path(first), second
     with errors_as_messages():
-        runner = open_runner(agent_dir, storage)
-        session = AgentSession(runner, agent_dir, storage, as_json, budget)
+        runner = open_runner(agent_dir, storage, llm)
+        session = AgentSession(runner, agent_dir, storage, as_json, budget, llm)
         outcome = anyio.run(session.resume, run_id, input_data, force)
     session.finish(outcome)
 
 
 @app.command()
-def recover(agent_dir: AgentDir, storage: StorageUrl = None) -> None:
+def recover(
+    agent_dir: AgentDir,
+    storage: StorageUrl = None,
+    provider: Provider = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+) -> None:
     """Continue every crashed run of the agent; print one line per run."""
     with errors_as_messages():
-        runner = open_runner(agent_dir, storage)
-        session = AgentSession(runner, agent_dir, storage, as_json=False)
+        llm = llm_overrides(provider, model, base_url)
+        runner = open_runner(agent_dir, storage, llm)
+        session = AgentSession(runner, agent_dir, storage, as_json=False, llm=llm)
         outcome = anyio.run(session.recover)
     if outcome.stopped_by is not None:
         session.stopped(outcome.stopped_by)
@@ -190,13 +215,17 @@ def recover(agent_dir: AgentDir, storage: StorageUrl = None) -> None:
 
 @app.command()
 def info(agent_dir: AgentDir, as_json: JsonFlag = False) -> None:
-    """Describe the agent: goal, nodes, edges and functions."""
+    """Describe the agent: goal, nodes, edges, functions, and the model it is configured with."""
     with errors_as_messages():
-        agent = AgentRunner.load(agent_dir).info()
+        runner = AgentRunner.load(agent_dir)
+    agent, llm = runner.info(), runner.definition.llm
     if as_json:
-        print_json(agent.model_dump())
-    else:
-        print_info(agent)
+        shown = {} if llm is None else {"llm": described_llm(llm)}
+        print_json({**agent.model_dump(), **shown})
+        return
+    print_info(agent)
+    if llm is not None:
+        say(llm_line(llm))
 
 
 @app.command()

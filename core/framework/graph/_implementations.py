@@ -79,7 +79,10 @@ class NodeImplementations:
         if node.node_type is NodeType.MAP and not (node.input_keys and node.output_keys):
             return [f"map node '{node.id}' needs an input key (its list) and an output key"]
         if node.node_type in _LLM_TYPES and llm is None:
-            return [f"{node.node_type} node '{node.id}' needs an LLM; pass llm=..."]
+            return [
+                f"{node.node_type} node '{node.id}' needs an LLM; pass llm=..., or for an "
+                'agent folder add an "llm" section to agent.json or give --provider/--model'
+            ]
         if node.node_type is not NodeType.ROUTER:
             return []
         if node.function and self.function_for(node) is None:

@@ -8,6 +8,13 @@ its SDK, only when first used, so ``import framework`` never loads an SDK.
 from typing import TYPE_CHECKING
 
 from framework._lazy import lazy_exports
+from framework.llm.llm_config import (
+    LLMConfig,
+    LLMOverrides,
+    ProviderName,
+    merge_llm_config,
+    provider_from_config,
+)
 from framework.llm.mock import LLMCall, MockLLMProvider
 from framework.llm.pricing import ModelPrice, Pricing
 from framework.llm.provider import (
@@ -30,6 +37,8 @@ __all__ = [
     "AnthropicProvider",
     "LLMAttempt",
     "LLMCall",
+    "LLMConfig",
+    "LLMOverrides",
     "LLMProvider",
     "LLMResponse",
     "LLMRetryPolicy",
@@ -38,11 +47,14 @@ __all__ = [
     "ModelPrice",
     "OpenAIProvider",
     "Pricing",
+    "ProviderName",
     "Role",
     "Spend",
     "Tool",
     "ToolCall",
     "ToolResult",
+    "merge_llm_config",
+    "provider_from_config",
 ]
 
 _EXPORTS = {

@@ -155,11 +155,12 @@ def validate_agent(
 
     Errors: graph problems, goal criteria whose expression is refused, nodes without their
     function, and functions needing a parameter their node never gives them. Warnings:
-    nodes, edges and routers needing an LLM, tools or a tool executor the runner lacks,
-    :meth:`GraphSpec.warnings` (unreachable nodes, possible dead ends, routers without a
-    default route, names no node writes), criteria naming keys no node writes, and input
-    keys a function does not take. The run's input is not known here, so a name that no
-    node writes is a warning, not an error: the input may provide it.
+    nodes, edges and routers needing an LLM (neither given nor named by ``agent.json``),
+    tools or a tool executor the runner lacks, :meth:`GraphSpec.warnings` (unreachable
+    nodes, possible dead ends, routers without a default route, names no node writes),
+    criteria naming keys no node writes, and input keys a function does not take. The
+    run's input is not known here, so a name that no node writes is a warning, not an
+    error: the input may provide it.
     """
     graph, goal = definition.graph, definition.goal
     errors = [
@@ -276,13 +277,15 @@ def _runtime_warnings(
     warnings = []
     tool_names = {tool.name for tool in tools}
     graph = definition.graph
+    # A model agent.json names is built when a run starts: it counts as configured.
+    no_llm = llm is None and definition.llm is None
     for node in graph.nodes:
-        if node.node_type in _LLM_NODES and llm is None:
+        if node.node_type in _LLM_NODES and no_llm:
             warnings.append(
                 f"{node.node_type} node '{node.id}' needs an LLM and none is configured"
             )
         llm_router = node.node_type is NodeType.ROUTER and node.system_prompt
-        if llm_router and not node.function and llm is None:
+        if llm_router and not node.function and no_llm:
             warnings.append(f"router node '{node.id}' asks an LLM and none is configured")
         if node.node_type is NodeType.LLM_TOOL_USE:
             for name in node.tools:
@@ -291,6 +294,6 @@ def _runtime_warnings(
             if tool_executor is None:
                 warnings.append(f"node '{node.id}' uses tools but no tool_executor is set")
     for edge in graph.edges:
-        if edge.condition is EdgeCondition.LLM_DECIDE and llm is None:
+        if edge.condition is EdgeCondition.LLM_DECIDE and no_llm:
             warnings.append(f"edge '{edge.id}' is decided by an LLM and none is configured")
     return warnings

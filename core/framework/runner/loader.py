@@ -1,4 +1,4 @@
-"""Reading an agent folder: ``agent.json`` (graph, goal, tools) and ``functions.py``.
+"""Reading an agent folder: ``agent.json`` (graph, goal, tools, llm) and ``functions.py``.
 
 Every failure is an :class:`~framework.errors.AgentLoadError` naming the file, and within
 it the element (``graph.nodes[2] (node 'classify').node_type``), with the reason.
@@ -6,6 +6,10 @@ it the element (``graph.nodes[2] (node 'classify').node_type``), with the reason
 unique module name, so two agents with the same folder name never share a module, and
 compiled from its source every time, so loading writes nothing (no ``__pycache__``) into
 the agent folder and never runs stale bytecode.
+
+The ``llm`` section is read with the overrides of the environment and of the caller (the
+command line's options) over it (:func:`~framework.llm.llm_config.merge_llm_config`), so a
+definition names the model its runs use; building that provider is left to the runner.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from framework.errors import AgentLoadError
+from framework.errors import AgentLoadError, LLMError
 from framework.graph.goal import Goal
 from framework.graph.spec import GraphSpec
+from framework.llm.llm_config import LLMConfig, LLMOverrides, merge_llm_config
 from framework.llm.provider import Tool
 
 __all__ = [
@@ -41,7 +46,7 @@ __all__ = [
 
 AGENT_FILE = "agent.json"
 FUNCTIONS_FILE = "functions.py"
-_SECTIONS = ("graph", "goal", "tools")
+_SECTIONS = ("graph", "goal", "tools", "llm")
 _TOOLS = TypeAdapter(list[Tool])
 
 
@@ -55,14 +60,23 @@ class AgentDefinition:
     tools: list[Tool] = field(default_factory=list)
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     has_functions_file: bool = False
+    llm: LLMConfig | None = None
+    """The model its runs use: the ``llm`` section with the overrides over it; ``None``:
+    none is named (a runner is then given one, or its LLM nodes fail)."""
 
     @property
     def agent_file(self) -> Path:
         return self.path / AGENT_FILE
 
 
-def load_definition(agent_path: str | Path) -> AgentDefinition:
-    """Parse the folder at ``agent_path``; raise AgentLoadError for anything unreadable."""
+def load_definition(
+    agent_path: str | Path, *, llm_overrides: LLMOverrides | None = None
+) -> AgentDefinition:
+    """Parse the folder at ``agent_path``; raise AgentLoadError for anything unreadable.
+
+    ``llm_overrides`` are given over the ``llm`` section and the ``AGENTGRAPH_LLM_*``
+    environment variables (see :func:`~framework.llm.llm_config.merge_llm_config`).
+    """
     folder = Path(agent_path).expanduser()
     if not folder.exists():
         raise AgentLoadError(str(folder), "agent folder does not exist")
@@ -91,10 +105,11 @@ def load_definition(agent_path: str | Path) -> AgentDefinition:
     graph = _parse(agent_file, "graph", data["graph"], GraphSpec.model_validate)
     goal = _parse(agent_file, "goal", data["goal"], Goal.model_validate)
     tools = _parse(agent_file, "tools", data.get("tools", []), _TOOLS.validate_python)
+    llm = _llm_config(agent_file, data.get("llm"), llm_overrides)
     functions_file = folder / FUNCTIONS_FILE
     has_functions = functions_file.is_file()
     functions = load_functions(functions_file) if has_functions else {}
-    return AgentDefinition(folder, graph, goal, tools, functions, has_functions)
+    return AgentDefinition(folder, graph, goal, tools, functions, has_functions, llm)
 
 
 def load_functions(path: Path) -> dict[str, Callable[..., Any]]:
@@ -172,6 +187,17 @@ def why_unparsable(exc: RecursionError | ValueError) -> str:
         digits = sys.get_int_max_str_digits()
         return f"it holds an integer of more than {digits} digits; write it as a string"
     return str(exc)
+
+
+def _llm_config(path: Path, section: Any, overrides: LLMOverrides | None) -> LLMConfig | None:
+    def merged(raw: Any) -> LLMConfig | None:
+        return merge_llm_config(raw, overrides)
+
+    try:
+        config: LLMConfig | None = _parse(path, "llm", section, merged)
+    except LLMError as exc:
+        raise AgentLoadError(str(path), str(exc)) from None
+    return config
 
 
 def _parse(path: Path, section: str, raw: Any, parse: Callable[[Any], Any]) -> Any:

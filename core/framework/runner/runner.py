@@ -6,6 +6,11 @@ Loading fails early: a folder that cannot run (unreadable files, invalid graph, 
 nodes without a function) raises :class:`~framework.errors.AgentLoadError` listing every
 problem, so a broken agent never starts a run.
 
+The model the agent's LLM nodes ask is the ``llm=`` given to the runner, else the one
+``agent.json``'s ``llm`` section names (with ``AGENTGRAPH_LLM_*`` and the ``llm_overrides``
+given to :meth:`AgentRunner.load` over it), built on the first run, resume, recover or
+:meth:`~AgentRunner.executor` call: describing or validating such an agent needs no key.
+
 Runs are durable by default: every run is checkpointed through a
 :class:`~framework.durable.manager.CheckpointManager`, so a run whose process died
 is found and continued by the next runner of the same agent (see :meth:`AgentRunner.recover`).
@@ -29,6 +34,7 @@ from framework.errors import (
     RunNotFoundError,
 )
 from framework.graph.executor import ExecutionResult, GraphExecutor
+from framework.llm.llm_config import LLMOverrides, provider_from_config
 from framework.llm.provider import LLMProvider, Tool
 from framework.runner.description import (
     AgentInfo,
@@ -83,6 +89,11 @@ class AgentRunner(Closing):
     run, resume or recover, never by :meth:`info` or :meth:`validate`; a URL opened here
     is closed by :meth:`close` / :meth:`aclose`, a backend passed in stays open.
 
+    ``llm`` is the model the agent's nodes ask; without one, the definition's
+    (``agent.json``'s ``llm`` section) is built with
+    :func:`~framework.llm.llm_config.provider_from_config` when the first run needs it, and
+    closed by :meth:`aclose` (a provider passed in stays open).
+
     With ``auto_recover`` (default) the first :meth:`run` of this runner first calls
     :meth:`recover`.
     """
@@ -104,6 +115,7 @@ class AgentRunner(Closing):
         self.goal = definition.goal
         self.functions = dict(definition.functions)
         self.llm = llm
+        self._built_llm: LLMProvider | None = None
         merged = {tool.name: tool for tool in [*definition.tools, *(tools or [])]}
         self.tools = list(merged.values())
         self.tool_executor = tool_executor
@@ -129,10 +141,15 @@ class AgentRunner(Closing):
         storage: StorageBackend | str | None = None,
         checkpoint_config: CheckpointConfig | None = None,
         auto_recover: bool = True,
+        llm_overrides: LLMOverrides | None = None,
     ) -> AgentRunner:
-        """Load and check the agent folder at ``agent_path``; raise AgentLoadError if broken."""
+        """Load and check the agent folder at ``agent_path``; raise AgentLoadError if broken.
+
+        ``llm_overrides`` (the command line's ``--provider`` / ``--model`` / ``--base-url``)
+        are given over the ``llm`` section and its environment variables.
+        """
         runner = cls(
-            load_definition(Path(agent_path)),
+            load_definition(Path(agent_path), llm_overrides=llm_overrides),
             llm=llm,
             tools=tools,
             tool_executor=tool_executor,
@@ -288,12 +305,20 @@ class AgentRunner(Closing):
     # --- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the storage this runner opened from a URL (a backend passed in stays open)."""
+        """Close the storage this runner opened from a URL (a backend passed in stays open),
+        and let go of the model it built (its connections close with it in :meth:`aclose`)."""
+        self._built_llm = None
         if self._manager is not None:
             self._manager.close()
             self._manager = None
 
     async def aclose(self) -> None:
+        """Close the storage this runner opened and the model it built; the next run opens
+        and builds them again."""
+        built, self._built_llm = self._built_llm, None
+        aclose = getattr(built, "aclose", None)
+        if aclose is not None:
+            await aclose()
         if self._manager is not None:
             await self._manager.aclose()
             self._manager = None
@@ -303,7 +328,7 @@ class AgentRunner(Closing):
         (what :meth:`run` runs with), e.g. for a graph run per item of a batch."""
         executor = GraphExecutor(
             self.runtime,
-            self.llm,
+            self._model(),
             self.tools,
             self.tool_executor,
             checkpoint_manager=self.checkpoint_manager,
@@ -311,6 +336,14 @@ class AgentRunner(Closing):
         for name, func in self.functions.items():
             executor.register_function(name, func)
         return executor
+
+    def _model(self) -> LLMProvider | None:
+        """The ``llm`` given, else the definition's, built once (until :meth:`aclose`)."""
+        if self.llm is not None:
+            return self.llm
+        if self._built_llm is None and self.definition.llm is not None:
+            self._built_llm = provider_from_config(self.definition.llm)
+        return self._built_llm
 
 
 def _describe_storage(storage: StorageBackend | str | None) -> str:

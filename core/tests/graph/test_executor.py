@@ -660,7 +660,8 @@ async def test_invalid_graph_raises_one_error_listing_every_problem() -> None:
         "router node 'picker' route 'b' -> missing 'missing'",
         "function node 'fn' has no function; register one as 'not_registered'",
         "function node 'bare' has no function; register one as 'bare'",
-        "llm_generate node 'writer' needs an LLM; pass llm=...",
+        "llm_generate node 'writer' needs an LLM; pass llm=..., or for an agent folder add an "
+        '"llm" section to agent.json or give --provider/--model',
         "router node 'picker' function 'pick' is not registered",
         "router node 'asker' has a system_prompt but no LLM is configured, and its route "
         "invalid syntax in 'Yes please': invalid syntax",
