@@ -1,14 +1,18 @@
 """A summary tree over a folder of documents, as durable batches: Ctrl-C pauses, rerun resumes.
 
-Run with ``.venv/bin/python examples/05_document_batch.py [--storage URL] [--docs DIR]``.
+Run with ``.venv/bin/python examples/05_document_batch.py [--storage URL] [--docs DIR]``,
+and on a real model with ``--provider openai --model gpt-4o-mini`` (key from
+``OPENAI_API_KEY``; ``--base-url`` for an OpenAI-compatible server of your own, such as
+Ollama's ``http://localhost:11434/v1``) or ``--provider anthropic --model ...``.
 
 Like RAPTOR, each document is cut into chunks, every chunk is summarised by the model, and
 the chunk summaries are summarised into the document's summary (level 0: one batch item
 per document). Then the document summaries are summarised four at a time (level 1), and so
 on until one summary is left: the root. Each level is a batch run, so every document is
-saved the moment it is done; the model (a scripted mock here, which times out now and then
-and is retried) is paid per token, and the live progress bar shows completed / failed /
-remaining, rate, ETA, tokens and cost.
+saved the moment it is done; the model (a scripted mock unless ``--provider`` names a real
+one; the mock times out now and then and is retried) is paid per token, and the live
+progress bar shows completed / failed / remaining, rate, ETA, tokens and cost: every call's
+tokens and cost reach the batch through ``ctx.llm``, retried attempts included.
 
 Press Ctrl-C once: the documents in flight finish, the batch pauses, and the script says
 how to continue. Run it again with the same storage: it resumes where it stopped, skipping
@@ -33,9 +37,18 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from framework import CheckpointManager
 from framework.batch import BatchConfig, BatchEvent, BatchResult, BatchRunner, ItemContext
-from framework.errors import PermanentItemError
-from framework.llm.mock import LLMCall, MockLLMProvider
-from framework.llm.provider import LLMResponse, Message, Role
+from framework.errors import LLMError, PermanentItemError
+from framework.llm import (
+    LLMCall,
+    LLMOverrides,
+    LLMProvider,
+    LLMResponse,
+    Message,
+    MockLLMProvider,
+    Role,
+    merge_llm_config,
+    provider_from_config,
+)
 from framework.schemas.item import ItemCounts, ItemStatus
 from framework.schemas.run import RunStatus
 
@@ -44,6 +57,7 @@ RUN = "summary-tree"
 FAN_IN = 4
 # What the pretend model costs, per million tokens in and out.
 PRICE_IN, PRICE_OUT = 0.50, 1.50
+SYSTEM = "Summarise the text in one or two plain sentences. Answer with the summary only."
 console = Console()
 
 
@@ -59,20 +73,25 @@ async def summarise_text(call: LLMCall) -> LLMResponse:
     _attempts[text] = _attempts.get(text, 0) + 1
     if len(_attempts) % 7 == 0 and _attempts[text] == 1:
         raise TimeoutError("the model did not answer in time")
-    return LLMResponse(content=" ".join(text.split()[:12]).rstrip(".,;") + ".")
+    answer = " ".join(text.split()[:12]).rstrip(".,;") + "."
+    tokens_in, tokens_out = max(1, len(call.prompt) // 4), max(1, len(answer) // 4)
+    cost = (tokens_in * PRICE_IN + tokens_out * PRICE_OUT) / 1e6
+    return LLMResponse(content=answer, input_tokens=tokens_in, output_tokens=tokens_out, cost=cost)
 
 
-MODEL = MockLLMProvider(summarise_text)
+def model(provider: str | None, name: str | None, base_url: str | None) -> LLMProvider:
+    """The real model the options name, else the mock."""
+    config = merge_llm_config(None, LLMOverrides.given(provider, name, base_url))
+    return MockLLMProvider(summarise_text) if config is None else provider_from_config(config)
 
 
 async def summary(text: str, ctx: ItemContext) -> str:
-    """One model call, its usage and cost reported to the batch."""
+    """One model call; ``ctx.llm`` adds its tokens and cost to the item's usage."""
     if log := os.environ.get("DOCBATCH_CALL_LOG"):
         with open(log, "a", encoding="utf-8") as calls:
             calls.write(f"{ctx.run_id} {ctx.item_id}\n")
-    reply = await MODEL.complete([Message(role=Role.USER, content=f"Summarise: {text}")])
-    cost = (reply.input_tokens * PRICE_IN + reply.output_tokens * PRICE_OUT) / 1e6
-    ctx.report_usage(tokens_in=reply.input_tokens, tokens_out=reply.output_tokens, cost=cost)
+    prompt = Message(role=Role.USER, content=f"Summarise: {text}")
+    reply = await ctx.llm.complete([prompt], system=SYSTEM)
     return reply.content
 
 
@@ -143,14 +162,14 @@ async def completed_summaries(runner: BatchRunner, run_id: str) -> list[dict[str
     return [item.result for item in items]
 
 
-async def main(storage: str, docs: Path) -> int:
+async def main(storage: str, docs: Path, llm: LLMProvider) -> int:
     documents: list[dict[str, Any]] = [
         {"doc_id": path.stem, "text": path.read_text(encoding="utf-8")}
         for path in sorted(docs.glob("*.txt"))
     ]
     async with CheckpointManager(storage) as manager:
         config = BatchConfig(concurrency=4, id_key="doc_id", backoff_seconds=0.1)
-        runner = BatchRunner(manager, config)
+        runner = BatchRunner(manager, config, llm=llm)
         before = await manager.storage.aitem_counts(f"{RUN}-0")
         if before.finished:
             console.print(f"resuming: {before.finished} of {len(documents)} documents already done")
@@ -197,5 +216,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--storage", default="sqlite://document_batch.db")
     parser.add_argument("--docs", type=Path, default=DOCS)
+    parser.add_argument("--provider", help="openai or anthropic (default: the scripted mock)")
+    parser.add_argument("--model", help="the model a real provider asks")
+    parser.add_argument("--base-url", help="an OpenAI-compatible endpoint of your own")
     args = parser.parse_args()
-    sys.exit(anyio.run(main, args.storage, args.docs))
+    try:
+        llm = model(args.provider, args.model, args.base_url)
+    except LLMError as exc:
+        sys.exit(f"error: {exc}")
+    sys.exit(anyio.run(main, args.storage, args.docs, llm))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -60,3 +61,21 @@ def test_batches_code_runs_and_prints_what_it_promises(tmp_path: Path) -> None:
         assert completed.returncode == 0, completed.stderr
         assert completed.stdout == "completed 19 1\n"
     assert (tmp_path / "batches.db").is_file()
+
+
+def test_a_provider_of_ones_own_runs_the_ticket_agent_as_printed(tmp_path: Path) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", _section("Models"), re.S)
+    [own] = [block for block in blocks if "class EchoProvider" in block]
+    script = tmp_path / "echo_provider.py"
+    script.write_text(own, encoding="utf-8")
+    env = {**os.environ, "AGENTGRAPH_HOME": str(tmp_path / "home")}
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=README.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "completed Write a reply of at most five sentences to this ticket.\n"

@@ -8,7 +8,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from framework.testing.fake_endpoint import FakeEndpoint, Received, Reply
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "05_document_batch.py"
 
@@ -68,3 +71,53 @@ def test_ctrl_c_pauses_and_running_again_skips_every_finished_document(tmp_path:
     }
     assert not rerun & done_first
     assert resumed.splitlines()[-1] == reference.splitlines()[-1]
+
+
+def test_the_tree_is_built_by_a_real_endpoint_and_costs_exactly_what_it_charged(
+    tmp_path: Path, endpoint: Callable[..., FakeEndpoint]
+) -> None:
+    charged = {"tokens": 0, "calls": 0}
+
+    def model(received: Received) -> Reply:
+        charged["calls"] += 1
+        charged["tokens"] += 20 + 7
+        body = {
+            "id": f"chatcmpl-{charged['calls']}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "house-model",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": f"summary {charged['calls']}"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27},
+        }
+        return Reply(200, body)
+
+    server = endpoint(model)
+    command = [
+        sys.executable,
+        str(EXAMPLE),
+        "--storage",
+        f"sqlite://{tmp_path / 'state.db'}",
+        "--provider",
+        "openai",
+        "--model",
+        "house-model",
+        "--base-url",
+        f"{server.url}/v1",
+    ]
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-example-0123456789"}
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"{charged['tokens']:,} tokens" in done.stdout
+    assert "root summary: summary " in done.stdout
+    assert server.requests[0].body["model"] == "house-model"
+    # The endpoint is no public provider: its cost is unknown, and said so once.
+    assert "the cost of OpenAI-compatible model 'house-model' is unknown" in done.stderr
