@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framework.durable import EffectLedger, perform_effect, require_event_loop
-from framework.errors import InvalidIdError, LLMCallError
-from framework.llm.provider import LLMProvider, LLMResponse, Message, Tool
-from framework.llm.usage import Spend
+from framework.errors import InvalidIdError
+from framework.llm.metered import MeteredLLM
+from framework.llm.provider import LLMProvider
+from framework.llm.usage import LLMAttempt, Spend
 from framework.schemas.ids import ID_MAX_LENGTH, validate_node_id
 from framework.schemas.item import ItemUsage
 
@@ -44,7 +45,10 @@ class ItemContext:
                 f"item {self.item_id!r} asked for ctx.llm, but the batch runner has no model; "
                 "pass BatchRunner(..., llm=provider)"
             )
-        return _Metered(self.provider, self)
+        return MeteredLLM(self.provider, self._spent)
+
+    async def _spent(self, spent: Spend, attempts: list[LLMAttempt]) -> None:
+        self.report_usage(spent.input_tokens, spent.output_tokens, spent.cost)
 
     def report_usage(self, tokens_in: int = 0, tokens_out: int = 0, cost: float = 0.0) -> None:
         """Add what a model call of this attempt consumed (failed attempts count too)."""
@@ -74,52 +78,3 @@ def effect_owner(item_id: str) -> str:
     except InvalidIdError:
         pass
     return f"item-{hashlib.sha256(item_id.encode('utf-8')).hexdigest()[:32]}"
-
-
-class _Metered:
-    """A model whose replies' tokens go into an attempt's usage."""
-
-    def __init__(self, provider: LLMProvider, ctx: ItemContext) -> None:
-        self.provider = provider
-        self.ctx = ctx
-
-    async def complete(
-        self,
-        messages: list[Message],
-        *,
-        system: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        json_mode: bool = False,
-    ) -> LLMResponse:
-        try:
-            reply = await self.provider.complete(
-                messages, system=system, model=model, max_tokens=max_tokens, json_mode=json_mode
-            )
-        except LLMCallError as exc:
-            self._spent(Spend.of(exc.attempts))
-            raise
-        self._spent(reply.spend())
-        return reply
-
-    async def complete_with_tools(
-        self,
-        messages: list[Message],
-        tools: list[Tool],
-        *,
-        system: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-    ) -> LLMResponse:
-        try:
-            reply = await self.provider.complete_with_tools(
-                messages, tools, system=system, model=model, max_tokens=max_tokens
-            )
-        except LLMCallError as exc:
-            self._spent(Spend.of(exc.attempts))
-            raise
-        self._spent(reply.spend())
-        return reply
-
-    def _spent(self, spent: Spend) -> None:
-        self.ctx.report_usage(spent.input_tokens, spent.output_tokens, spent.cost)

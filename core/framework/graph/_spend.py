@@ -23,76 +23,16 @@ from datetime import datetime
 from typing import Any
 
 from framework.durable import EffectLedger
-from framework.errors import LLMCallError
 from framework.graph.graph_run import RunState
-from framework.llm.provider import LLMProvider, LLMResponse, Message, Tool
+from framework.llm.metered import MeteredLLM
+from framework.llm.provider import LLMProvider
 from framework.llm.usage import LLMAttempt, Spend
 from framework.schemas.checkpoint import Checkpoint
 from framework.schemas.effect import EffectStatus
 
-__all__ = ["JournaledLLM", "count_interrupted_spend", "interrupted_spend", "journaled"]
+__all__ = ["count_interrupted_spend", "interrupted_spend", "journaled"]
 
 _MARK = ":llm-spend-"
-
-
-class JournaledLLM:
-    """``provider`` for the node ``node_id``: each call's attempts are journaled in
-    ``ledger`` before the reply (or the error) is handed on."""
-
-    def __init__(self, provider: LLMProvider, ledger: EffectLedger, node_id: str) -> None:
-        self.provider = provider
-        self.ledger = ledger
-        self.node_id = node_id
-
-    async def complete(
-        self,
-        messages: list[Message],
-        *,
-        system: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        json_mode: bool = False,
-    ) -> LLMResponse:
-        try:
-            reply = await self.provider.complete(
-                messages, system=system, model=model, max_tokens=max_tokens, json_mode=json_mode
-            )
-        except LLMCallError as exc:
-            await self._journal(Spend.of(exc.attempts), exc.attempts)
-            raise
-        await self._journal(reply.spend(), reply.attempts)
-        return reply
-
-    async def complete_with_tools(
-        self,
-        messages: list[Message],
-        tools: list[Tool],
-        *,
-        system: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-    ) -> LLMResponse:
-        try:
-            reply = await self.provider.complete_with_tools(
-                messages, tools, system=system, model=model, max_tokens=max_tokens
-            )
-        except LLMCallError as exc:
-            await self._journal(Spend.of(exc.attempts), exc.attempts)
-            raise
-        await self._journal(reply.spend(), reply.attempts)
-        return reply
-
-    async def _journal(self, spent: Spend, attempts: list[LLMAttempt]) -> None:
-        key = f"llm-spend-{uuid.uuid4().hex[:16]}"
-        entry = {
-            "input_tokens": spent.input_tokens,
-            "output_tokens": spent.output_tokens,
-            "cached_tokens": spent.cached_tokens,
-            "cost": spent.cost,
-            "unpriced": spent.unpriced,
-            "attempts": [attempt.model_dump(mode="json") for attempt in attempts],
-        }
-        await self.ledger.record(self.node_id, key, entry)
 
 
 def journaled(
@@ -102,7 +42,19 @@ def journaled(
     journaled."""
     if provider is None or ledger is None:
         return provider
-    return JournaledLLM(provider, ledger, node_id)
+
+    async def journal(spent: Spend, attempts: list[LLMAttempt]) -> None:
+        entry = {
+            "input_tokens": spent.input_tokens,
+            "output_tokens": spent.output_tokens,
+            "cached_tokens": spent.cached_tokens,
+            "cost": spent.cost,
+            "unpriced": spent.unpriced,
+            "attempts": [attempt.model_dump(mode="json") for attempt in attempts],
+        }
+        await ledger.record(node_id, f"llm-spend-{uuid.uuid4().hex[:16]}", entry)
+
+    return MeteredLLM(provider, journal)
 
 
 async def count_interrupted_spend(

@@ -22,8 +22,7 @@ imports ``anthropic``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 import anthropic
 from anthropic.types import (
@@ -117,17 +116,6 @@ class AnthropicProvider(RemoteProvider):
     async def aclose(self) -> None:
         """Close the SDK client and its connections."""
         await self._client.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _send(self, request: Request) -> Answer:
         system, messages = _conversation(request)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import openai
@@ -143,17 +142,6 @@ class OpenAIProvider(RemoteProvider):
     async def aclose(self) -> None:
         """Close the SDK client and its connections."""
         await self.client.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _is_openai(url: str) -> bool:

@@ -19,8 +19,8 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, ClassVar
+from types import ModuleType, TracebackType
+from typing import Any, ClassVar, Self
 
 import anyio
 
@@ -180,6 +180,21 @@ class RemoteProvider(ABC):
             list(messages), system, model or self.model, max_tokens, tools=list(tools)
         )
         return await self._call(request)
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close the provider's connections (its SDK client)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     @abstractmethod
     async def _send(self, request: Request) -> Answer:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -407,21 +405,3 @@ async def test_a_used_up_request_limit_holds_the_next_call_until_it_resets(
 
     assert held > 0
     assert arrivals[1] - arrivals[0] >= 0.25
-
-
-def test_importing_framework_loads_no_sdk_until_the_provider_is_asked_for() -> None:
-    code = (
-        "import sys, framework, framework.llm\n"
-        "print('anthropic' in sys.modules)\n"
-        "from framework.llm import AnthropicProvider\n"
-        "print('anthropic' in sys.modules, AnthropicProvider.__module__)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == [
-        "False",
-        "True framework.llm.anthropic_provider",
-    ]

@@ -45,6 +45,9 @@ class Scripted(RemoteProvider):
             raise step
         return step
 
+    async def aclose(self) -> None:
+        self.script.clear()
+
     def _failure(self, exc: Exception) -> Failure | None:
         if not isinstance(exc, Refused):
             return None
