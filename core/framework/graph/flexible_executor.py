@@ -296,6 +296,7 @@ class FlexibleGraphExecutor:
             judgment = await self.judge.evaluate(step, result, run.goal, run.context)
             run.steps_executed += 1
             run.total_tokens += result.tokens_used + judgment.tokens_used
+            run.total_cost += result.cost + judgment.cost
             run.total_latency_ms += result.latency_ms
             await self._log_outcome(run, decision_id, result, judgment)
             retry = judgment.action is JudgmentAction.RETRY and not run.effect_refused(step)

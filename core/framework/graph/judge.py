@@ -11,12 +11,13 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from framework.errors import ExpressionError
+from framework.errors import ExpressionError, LLMCallError
 from framework.graph.expressions import Expression, compile_expression
 from framework.graph.plan import PlanStep
 from framework.graph.review import EvaluationRule, Judgment, JudgmentAction
 from framework.graph.worker_node import StepExecutionResult, parse_json_object, render_template
 from framework.llm.provider import Message, Role
+from framework.llm.usage import Spend
 
 if TYPE_CHECKING:
     from framework.graph.goal import Goal
@@ -137,20 +138,25 @@ class HybridJudge:
             )
         except Exception as exc:
             # Whatever broke in the provider, a human should look rather than the run crash.
+            spent = Spend.of(exc.attempts) if isinstance(exc, LLMCallError) else Spend()
             return Judgment(
                 action=JudgmentAction.ESCALATE,
                 reasoning=f"the judge LLM failed ({type(exc).__name__}: {exc})",
                 confidence=0.0,
+                tokens_used=spent.tokens,
+                cost=spent.cost,
             )
+        spent = response.spend()
         judgment = _parse_verdict(response.content)
         if judgment is None:
             return Judgment(
                 action=JudgmentAction.ESCALATE,
                 reasoning=f"the judge LLM gave no valid verdict: {response.content[:200]!r}",
                 confidence=0.0,
-                tokens_used=response.spend().tokens,
+                tokens_used=spent.tokens,
+                cost=spent.cost,
             )
-        judgment.tokens_used = response.spend().tokens
+        judgment.tokens_used, judgment.cost = spent.tokens, spent.cost
         if judgment.confidence < self.confidence_threshold:
             return judgment.model_copy(
                 update={

@@ -94,6 +94,8 @@ class PlanExecutionResult(BaseModel):
     """Step attempts made."""
     total_tokens: int = 0
     """Tokens spent by the steps and by the judge."""
+    total_cost: float = 0.0
+    """What they cost, in US dollars, as far as it is known."""
     total_latency_ms: int = 0
     """Time spent in steps."""
     feedback: str = ""
@@ -139,6 +141,7 @@ class PlanRun:
     pending_approvals: list[ApprovalRequest] = field(default_factory=list)
     steps_executed: int = 0
     total_tokens: int = 0
+    total_cost: float = 0.0
     total_latency_ms: int = 0
     path: list[str] = field(default_factory=list)
     # Names a run that has no id (no manager, no runtime) in its steps' idempotency keys.
@@ -182,6 +185,7 @@ class PlanRun:
             run_id=cp.run_id,
             steps_executed=cp.step_number,
             total_tokens=cp.total_tokens,
+            total_cost=cp.total_cost,
             total_latency_ms=cp.total_latency_ms,
             path=list(cp.execution_path),
         )
@@ -221,7 +225,7 @@ class PlanRun:
             cancel = stop.action is ControlAction.CANCEL
             status = ExecutionStatus.CANCELLED if cancel else ExecutionStatus.PAUSED
             self.stop = PlanStop(status, stop.reason)
-        elif self.observer.budget.exhausted(self.total_tokens, 0.0):
+        elif self.observer.budget.exhausted(self.total_tokens, self.total_cost):
             self.stop = PlanStop(ExecutionStatus.PAUSED, BUDGET_EXHAUSTED)
 
     @property
@@ -241,6 +245,7 @@ class PlanRun:
             execution_path=list(self.path),
             step_number=self.steps_executed,
             total_tokens=self.total_tokens,
+            total_cost=self.total_cost,
             total_latency_ms=self.total_latency_ms,
             plan_state=PlanState(plan=_stored_plan(self.plan), revision=self.plan.revision),
         )
@@ -265,6 +270,7 @@ class PlanRun:
             errors={s.id: s.error for s in steps if s.error is not None},
             steps_executed=self.steps_executed,
             total_tokens=self.total_tokens,
+            total_cost=self.total_cost,
             total_latency_ms=self.total_latency_ms,
             feedback=feedback,
             failed_step=self.stop.failed_step if self.stop else None,

@@ -69,6 +69,8 @@ class Judgment(BaseModel):
     becomes ``escalate``."""
     tokens_used: int = Field(default=0, ge=0)
     """Tokens the judge's LLM spent on the verdict; they count in the run's totals."""
+    cost: float = Field(default=0.0, ge=0)
+    """What those calls cost, in US dollars (as far as it is known); counted likewise."""
 
 
 class EvaluationRule(BaseModel):

@@ -14,12 +14,14 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from framework._callables import call_sync_or_async
 from framework.errors import (
+    LLMCallError,
     LLMError,
     PlanExecutionError,
     ToolExecutionError,
@@ -31,6 +33,7 @@ from framework.graph.plan import ActionType, PlanStep, parse_reference
 from framework.graph.spec import GraphSpec
 from framework.graph.step_context import StepContext
 from framework.llm.provider import Message, Role, ToolCall, ToolResult
+from framework.llm.usage import Spend
 
 if TYPE_CHECKING:
     from framework.llm.provider import LLMProvider, Tool
@@ -55,8 +58,23 @@ _CODE_REFUSED = "code execution is not supported: no sandbox in this project"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 SubGraph = GraphSpec | tuple[GraphSpec, Goal]
-# How one action type is carried out: the step's outputs and the tokens it used.
-_Handler = Callable[[PlanStep, Mapping[str, Any]], Awaitable[tuple[dict[str, Any], int]]]
+
+
+@dataclass
+class _Usage:
+    """What one step attempt spent: its model calls (every attempt of each, a call that
+    failed for good included) and its sub-graph's totals."""
+
+    tokens: int = 0
+    cost: float = 0.0
+
+    def add(self, spent: Spend) -> None:
+        self.tokens += spent.tokens
+        self.cost += spent.cost
+
+
+# How one action type is carried out: the step's outputs; what it spent goes to the usage.
+_Handler = Callable[[PlanStep, Mapping[str, Any], _Usage], Awaitable[dict[str, Any]]]
 
 
 def is_transient_error(error_type: str | None) -> bool:
@@ -83,7 +101,9 @@ class StepExecutionResult(BaseModel):
     """The exception's class name; timeouts, connection errors and rate limits count as
     transient."""
     tokens_used: int = 0
-    """Tokens spent by the step's LLM call or sub-graph."""
+    """Tokens spent by the step's LLM call or sub-graph (a failed attempt's too)."""
+    cost: float = 0.0
+    """What they cost, in US dollars, as far as it is known."""
     latency_ms: int = 0
     """How long the attempt took."""
 
@@ -154,6 +174,7 @@ class WorkerNode:
         (:meth:`StepContext.outside_run`).
         """
         started = time.perf_counter()
+        usage = _Usage()
         handlers: dict[ActionType, _Handler] = {
             ActionType.FUNCTION: functools.partial(self._run_function, step_context=step_context),
             ActionType.LLM_CALL: self._run_llm,
@@ -162,7 +183,7 @@ class WorkerNode:
             ActionType.CODE_EXECUTION: self._refuse_code,
         }
         try:
-            outputs, tokens = await handlers[step.action.action_type](step, context)
+            outputs = await handlers[step.action.action_type](step, context, usage)
             missing = [key for key in step.expected_outputs if key not in outputs]
             if missing:
                 raise PlanExecutionError(
@@ -174,15 +195,25 @@ class WorkerNode:
                 success=False,
                 error=f"{type(exc).__name__}: {exc}",
                 error_type=type(exc).__name__,
+                tokens_used=usage.tokens,
+                cost=usage.cost,
                 latency_ms=_elapsed_ms(started),
             )
         return StepExecutionResult(
-            success=True, outputs=outputs, tokens_used=tokens, latency_ms=_elapsed_ms(started)
+            success=True,
+            outputs=outputs,
+            tokens_used=usage.tokens,
+            cost=usage.cost,
+            latency_ms=_elapsed_ms(started),
         )
 
     async def _run_function(
-        self, step: PlanStep, context: Mapping[str, Any], step_context: StepContext | None
-    ) -> tuple[dict[str, Any], int]:
+        self,
+        step: PlanStep,
+        context: Mapping[str, Any],
+        usage: _Usage,
+        step_context: StepContext | None,
+    ) -> dict[str, Any]:
         name = step.action.function_name
         func = self.functions.get(name or "")
         if func is None:
@@ -194,11 +225,11 @@ class WorkerNode:
         if _declares_context(func):
             kwargs["ctx"] = step_context or StepContext.outside_run(step.id, max(step.attempts, 1))
         value = await call_sync_or_async(func, **kwargs)
-        return _shape(value, step.expected_outputs), 0
+        return _shape(value, step.expected_outputs)
 
     async def _run_llm(
-        self, step: PlanStep, context: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], int]:
+        self, step: PlanStep, context: Mapping[str, Any], usage: _Usage
+    ) -> dict[str, Any]:
         if self.llm is None:
             raise LLMError(f"step '{step.id}' is an llm_call but no LLM is configured")
         inputs = resolve_references(step.inputs, context)
@@ -208,16 +239,21 @@ class WorkerNode:
         unused = {k: v for k, v in inputs.items() if "{" + k + "}" not in template}
         if unused:
             prompt += "\n\nInputs:\n" + json.dumps(unused, indent=2, default=str)
-        response = await self.llm.complete(
-            [Message(role=Role.USER, content=prompt)],
-            system=step.action.system_prompt,
-            json_mode=bool(step.expected_outputs),
-        )
-        return _text_outputs(response.content, step.expected_outputs), response.spend().tokens
+        try:
+            response = await self.llm.complete(
+                [Message(role=Role.USER, content=prompt)],
+                system=step.action.system_prompt,
+                json_mode=bool(step.expected_outputs),
+            )
+        except LLMCallError as exc:
+            usage.add(Spend.of(exc.attempts))
+            raise
+        usage.add(response.spend())
+        return _text_outputs(response.content, step.expected_outputs)
 
     async def _run_tool(
-        self, step: PlanStep, context: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], int]:
+        self, step: PlanStep, context: Mapping[str, Any], usage: _Usage
+    ) -> dict[str, Any]:
         name = step.action.tool_name or ""
         if self.tool_executor is None:
             raise ToolExecutionError(
@@ -238,11 +274,11 @@ class WorkerNode:
             reply = ToolResult(tool_call_id=call.id, content=_as_text(reply))
         if reply.is_error:
             raise ToolExecutionError(f"tool {name!r} reported an error: {reply.content}")
-        return _text_outputs(reply.content, step.expected_outputs), 0
+        return _text_outputs(reply.content, step.expected_outputs)
 
     async def _run_sub_graph(
-        self, step: PlanStep, context: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], int]:
+        self, step: PlanStep, context: Mapping[str, Any], usage: _Usage
+    ) -> dict[str, Any]:
         entry = self.graphs.get(step.action.graph_id or "")
         if entry is None:
             raise PlanExecutionError(
@@ -255,6 +291,8 @@ class WorkerNode:
             executor.register_function(name, func)
         inputs = resolve_references(step.inputs, context)
         result = await executor.execute(graph, goal, inputs)
+        usage.tokens += result.total_tokens
+        usage.cost += result.total_cost
         if result.paused_at is not None:
             raise PlanExecutionError(
                 f"sub-graph '{graph.id}' paused at node '{result.paused_at}'; a plan step "
@@ -262,11 +300,11 @@ class WorkerNode:
             )
         if not result.success:
             raise PlanExecutionError(f"sub-graph '{graph.id}' failed: {result.error}")
-        return _shape(dict(result.output), step.expected_outputs), result.total_tokens
+        return _shape(dict(result.output), step.expected_outputs)
 
     async def _refuse_code(
-        self, step: PlanStep, context: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], int]:
+        self, step: PlanStep, context: Mapping[str, Any], usage: _Usage
+    ) -> dict[str, Any]:
         raise UnsupportedActionError(_CODE_REFUSED)
 
 

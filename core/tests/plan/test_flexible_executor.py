@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from framework.errors import GraphValidationError, PlanExecutionError
+from framework.errors import GraphValidationError, LLMCallError, PlanExecutionError
 from framework.graph import (
     ActionSpec,
     ActionType,
@@ -28,7 +28,7 @@ from framework.graph.flexible_executor import ExecutorConfig, FlexibleGraphExecu
 from framework.graph.goal import Goal
 from framework.graph.judge import HybridJudge
 from framework.graph.node import NodeSpec
-from framework.llm import LLMResponse, MockLLMProvider
+from framework.llm import LLMAttempt, LLMCall, LLMResponse, MockLLMProvider
 from framework.testing.fakes import FakeRecorder
 
 StepFactory = Callable[..., PlanStep]
@@ -505,6 +505,50 @@ async def test_llm_steps_and_llm_judge_tokens_are_totalled(
     assert result.results == {"write": {"result": "draft"}}
     assert result.total_tokens == 38
     assert worker_llm.calls[0].prompt == "Write about tides"
+
+
+async def test_a_plans_totals_are_every_model_attempt_of_its_steps_and_its_judge(
+    make_plan: PlanFactory, goal: Goal
+) -> None:
+    refused = LLMAttempt(model="m", status_code=500, error="HTTP 500", cost=0.0)
+    billed = LLMAttempt(model="m", input_tokens=7, output_tokens=3, error="malformed", cost=0.001)
+    answered = LLMAttempt(model="m", input_tokens=10, output_tokens=5, cost=0.002)
+    failed_for_good = LLMCallError(
+        "model 'm' failed after 2 attempts", [refused, billed], retryable=True
+    )
+    draft = LLMResponse(content="draft", attempts=[refused, answered], cost=0.002)
+    calls = iter([failed_for_good, draft])
+
+    def worker(call: LLMCall) -> LLMResponse:
+        step = next(calls)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    retry = '{"action": "retry", "reasoning": "try again", "confidence": 0.95}'
+    accept = '{"action": "accept", "reasoning": "fine", "confidence": 0.95}'
+    verdicts = [LLMResponse(content=v, attempts=[answered], cost=0.002) for v in (retry, accept)]
+    step = PlanStep(
+        id="write",
+        description="write a draft",
+        action=ActionSpec(action_type=ActionType.LLM_CALL, prompt="Write about {topic}"),
+        inputs={"topic": "$topic"},
+    )
+    executor = FlexibleGraphExecutor(
+        None,
+        llm=MockLLMProvider(worker),
+        judge=HybridJudge(llm=MockLLMProvider(verdicts)),
+        config=ExecutorConfig(retry_delay=0),
+    )
+
+    result = await executor.execute_plan(make_plan(step), goal, {"topic": "tides"})
+
+    assert result.status is ExecutionStatus.COMPLETED
+    assert result.results == {"write": {"result": "draft"}}
+    # Attempt 1: a call that failed for good (its billed attempt counts) and a verdict;
+    # attempt 2: a call answered after a 500, and a verdict.
+    assert result.total_tokens == 10 + 15 + 15 + 15
+    assert result.total_cost == pytest.approx(0.001 + 0.002 + 0.002 + 0.002)
 
 
 async def test_sub_graph_step_runs_inside_a_plan(make_plan: PlanFactory, goal: Goal) -> None:
