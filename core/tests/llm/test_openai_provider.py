@@ -7,6 +7,7 @@ asserts on what the provider returned or raised and on the requests the endpoint
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -441,6 +442,26 @@ async def test_a_call_whose_every_attempt_times_out_fails_with_all_attempts(
     assert f"'{MODEL}'" in message
     assert f"{server.url}/v1" in message
     assert "after 2 attempts" in message
+
+
+async def test_an_endpoint_that_refuses_connections_is_tried_again_then_named() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    retry = LLMRetryPolicy(max_attempts=3, base_delay=0.01)
+
+    async with OpenAIProvider(MODEL, base_url=url, api_key=KEY, retry=retry) as llm:
+        with pytest.raises(LLMCallError) as raised:
+            await llm.complete(HI)
+
+    failure = raised.value
+    assert failure.retryable is True
+    assert [a.error is not None and "could not connect" in a.error for a in failure.attempts] == [
+        True
+    ] * 3
+    assert all(a.cost is None and a.cost_note for a in failure.attempts)
+    assert f"model '{MODEL}' at {url} failed after 3 attempts: could not connect" in str(failure)
 
 
 @pytest.mark.parametrize(
