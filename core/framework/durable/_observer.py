@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from framework.durable._items import ItemLedger
@@ -60,8 +61,10 @@ class RunObserver(Protocol[S_contra]):
         """The run's item ledger (a batch's items); ``None`` when nothing is recorded."""
 
     @property
-    def checkpoint(self) -> Checkpoint | None:
-        """The stored checkpoint the run continues from; ``None``: it starts afresh."""
+    def counted_until(self) -> datetime | None:
+        """Until when the state the run starts from counts what the run spent: the time of
+        the checkpoint it continues from, or of its start over (``force_restart``);
+        ``None`` when nothing of it was stored before."""
 
     def boundary(self, state: S_contra, after: str | None) -> None:
         """The run is whole between two nodes, last after ``after`` (``None``: none yet)."""
@@ -115,6 +118,7 @@ class NullRun(Generic[S]):
     """
 
     checkpoint: Checkpoint | None = None
+    counted_until: datetime | None = None
     finished = False
     effects: EffectLedger | None = None
     items: ItemLedger | None = None

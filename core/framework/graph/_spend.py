@@ -10,8 +10,9 @@ its result holding what the call spent and its attempts.
 A checkpoint's state is taken between nodes, so a call journaled after the checkpoint the
 run resumes from was made by a node that checkpoint does not count: the run was charged for
 it, but its totals lack it. :func:`count_interrupted_spend` adds those calls (all of them
-when the run has no checkpoint yet) to the restored state once: every checkpoint written
-from then on is taken later than they are, and so counts them. The node then runs again,
+when the run has no checkpoint yet; none from before a ``force_restart``, which starts the
+totals over) to the restored state once: every checkpoint written from then on is taken
+later than they are, and so counts them. The node then runs again,
 and its new calls are counted with it. (The times compared are both the clock of the
 process that held the run, since the journal and the checkpoint are written by its owner.)
 """
@@ -27,7 +28,6 @@ from framework.graph.graph_run import RunState
 from framework.llm.metered import MeteredLLM
 from framework.llm.provider import LLMProvider
 from framework.llm.usage import LLMAttempt, Spend
-from framework.schemas.checkpoint import Checkpoint
 from framework.schemas.effect import EffectStatus
 
 __all__ = ["count_interrupted_spend", "interrupted_spend", "journaled"]
@@ -58,11 +58,11 @@ def journaled(
 
 
 async def count_interrupted_spend(
-    ledger: EffectLedger, checkpoint: Checkpoint | None, state: RunState
+    ledger: EffectLedger, counted_until: datetime | None, state: RunState
 ) -> None:
-    """Add to ``state`` (restored from ``checkpoint``, or new when there is none) what the
-    journaled calls it does not count spent."""
-    spent = await interrupted_spend(ledger, None if checkpoint is None else checkpoint.created_at)
+    """Add to ``state`` what the calls journaled after ``counted_until`` (the run's
+    ``RunObserver.counted_until``: its state counts everything before) spent."""
+    spent = await interrupted_spend(ledger, counted_until)
     state.total_tokens += spent.tokens
     state.total_cost += spent.cost
 

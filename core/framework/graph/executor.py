@@ -287,7 +287,7 @@ class GraphExecutor:
         arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
         budget, effects = run.budget, run.effects
         if effects is not None:
-            await count_interrupted_spend(effects, run.checkpoint, state)
+            await count_interrupted_spend(effects, run.counted_until, state)
         # After the first node, node_done records each boundary itself.
         run.boundary(state, state.last_node)
         while state.current_node is not None:

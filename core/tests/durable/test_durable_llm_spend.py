@@ -151,3 +151,18 @@ async def test_a_call_that_failed_for_good_still_counts_what_its_attempts_spent(
     # Two node attempts (max_retries=1), each a call of two attempts.
     assert result.total_tokens == 2 * 10
     assert result.total_cost == pytest.approx(2 * 0.002)
+
+
+async def test_a_run_started_over_does_not_count_what_its_earlier_life_spent(
+    manager: CheckpointManager,
+) -> None:
+    llm, tools = MockLLMProvider(model), Tools()
+    with pytest.raises(Crash):
+        await executor(llm, tools, manager).execute(GRAPH, GOAL, {}, run_id="r")
+
+    result = await executor(llm, tools, manager).execute(
+        GRAPH, GOAL, {}, run_id="r", force_restart=True
+    )
+
+    assert result.run_status is RunStatus.COMPLETED
+    assert result.total_tokens == 2 * CALL_TOKENS  # its totals start over with it
