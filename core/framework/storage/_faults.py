@@ -5,7 +5,8 @@ Write paths call :func:`point` between their steps. The file backend passes
 ``file.{what}.renamed`` (the new file is in place) for every file it writes, where
 ``what`` is ``record``, ``index``, ``run``, ``control`` or ``effect``; the SQLite backend
 passes ``sqlite.before_commit`` and ``sqlite.after_commit`` around every write
-transaction's commit.
+transaction's commit, the PostgreSQL backend ``postgres.before_commit`` and
+``postgres.after_commit``.
 
 Normally :func:`point` does nothing. When the environment variable
 ``AGENTGRAPH_FAULT_POINT`` names the point (or is ``*``: every point counts), the process

@@ -8,12 +8,16 @@ URL                        backend
 ``file://rel/dir``         :class:`FileStorage` in ``rel/dir``, relative to the working dir
 ``sqlite:///abs/x.db``     :class:`SQLiteStorage` in ``/abs/x.db``
 ``sqlite://rel/x.db``      :class:`SQLiteStorage` in ``rel/x.db``
+``postgresql://u:p@h/db``  :class:`~framework.storage.postgres.PostgresStorage` on database
+                           ``db`` of server ``h`` (``postgres://`` too; a unix socket as
+                           ``postgresql:///db?host=/run/postgresql``; the ``postgres`` extra)
 =========================  ================================================================
 
 The path is everything after ``scheme://``, percent-decoded: three slashes make it
 absolute, two leave it relative. ``~`` is expanded, written either way
 (``sqlite:///~/x.db`` and ``sqlite://~/x.db`` both mean ``~/x.db``), and so is a Windows
-drive (``file:///C:/data``). With no URL, :func:`framework.settings.default_storage_url`
+drive (``file:///C:/data``). A PostgreSQL URL is handed to libpq as it is (its query
+parameters included). With no URL, :func:`framework.settings.default_storage_url`
 is used: ``AGENTGRAPH_STORAGE``, else ``state.db`` in ``AGENTGRAPH_HOME``.
 
 Opening checks the path before the backend touches it: a ``file://`` path must be a folder
@@ -39,7 +43,10 @@ from framework.storage.sqlite import SQLiteStorage
 
 __all__ = ["open_storage"]
 
-_SUPPORTED = "memory://, file:///path/to/dir or sqlite:///path/to/file.db"
+_SUPPORTED = (
+    "memory://, file:///path/to/dir, sqlite:///path/to/file.db or "
+    "postgresql://user:password@host:5432/database"
+)
 _DRIVE = re.compile(r"/[A-Za-z]:[/\\]")
 
 
@@ -49,7 +56,8 @@ def open_storage(
     """Open the backend ``url`` names (see module docs); ``InvalidArgumentError`` if none.
 
     ``fsync`` and ``max_checkpoint_bytes`` are passed to the backend (an in-memory backend
-    has nothing to fsync).
+    has nothing to fsync; a PostgreSQL server's commits are as durable as its
+    ``synchronous_commit`` makes them).
     """
     if url is None:
         url = settings.default_storage_url()
@@ -70,10 +78,10 @@ def open_storage(
         _prepare(url, database.parent, lambda: _database_problem(database))
         return SQLiteStorage(database, fsync=fsync, max_checkpoint_bytes=max_checkpoint_bytes)
     if scheme in ("postgresql", "postgres"):
-        raise InvalidArgumentError(
-            "PostgreSQL storage comes in a later version of agentgraph; use "
-            "sqlite:///path/to/file.db for now"
-        )
+        # Imported here: psycopg is an optional extra, loaded only when a URL asks for it.
+        from framework.storage.postgres import PostgresStorage
+
+        return PostgresStorage(url, max_checkpoint_bytes=max_checkpoint_bytes)
     raise InvalidArgumentError(
         f"unknown storage URL scheme {scheme!r} in {url!r}; use {_SUPPORTED}"
     )

@@ -18,7 +18,10 @@ my_harness_module --pyargs framework.testing.spec``. Used as a pytest plugin, th
 provides the fixtures ``harness`` (each registered backend in turn), ``storage`` (its
 backend), ``disk_harness`` (only backends that keep data on disk, for tests with
 several processes) and ``token`` (a claim's fencing token on run ``run-1``, created).
-It needs pytest, which the framework itself does not.
+It needs pytest, which the framework itself does not. The PostgreSQL harness runs on the
+session's server (:mod:`framework.testing.postgres_server`: ``AGENTGRAPH_TEST_POSTGRES_URL``,
+else a throwaway one started on first use and stopped when the session ends), each test in
+a fresh schema of its own.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 
@@ -35,12 +38,15 @@ from framework.schemas.lease import make_owner_id
 from framework.schemas.run import RunRecord
 from framework.storage import FileStorage, MemoryStorage, SQLiteStorage
 from framework.storage.backend import StorageBackend
+from framework.storage.postgres import PostgresStorage
+from framework.testing.postgres_server import drop_schema, fresh_schema, server_url, stop_server
 
 __all__ = [
     "HARNESSES",
     "FileHarness",
     "Harness",
     "MemoryHarness",
+    "PostgresHarness",
     "SQLiteHarness",
     "flip",
     "register_harness",
@@ -78,6 +84,10 @@ class Harness(ABC):
 
     def close(self) -> None:
         self.storage.close()
+
+    def discard(self) -> None:
+        """Delete what the backend keeps outside ``root`` (the fixtures call it last)."""
+        return None
 
 
 HARNESSES: dict[str, type[Harness]] = {}
@@ -181,7 +191,59 @@ class SQLiteHarness(Harness):
         return total
 
 
+@register_harness
+class PostgresHarness(Harness):
+    name = "postgres"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.server = server_url()
+        self.schema, self.url = fresh_schema()
+        self.storage = PostgresStorage(self.url)
+
+    def reopen(self) -> StorageBackend:
+        return PostgresStorage(self.url)
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.server, autocommit=True)
+
+    def sql(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run ``sql`` in the test's schema with a connection of its own; its parameters are
+        marked ``?`` as for :meth:`SQLiteHarness.sql`, so a test's SQL runs on both (a
+        literal ``%`` is written ``%%``)."""
+        with self._connect() as conn:
+            conn.execute(f"SET search_path TO {self.schema}")
+            cursor = conn.execute(sql.replace("?", "%s"), params)
+            return cursor.fetchall() if cursor.description else []
+
+    def corrupt(self, run_id: str, seq: int) -> None:
+        [(payload,)] = self.sql(
+            "SELECT payload FROM checkpoint_records WHERE run_id = ? AND seq = ?", (run_id, seq)
+        )
+        self.sql(
+            "UPDATE checkpoint_records SET payload = ? WHERE run_id = ? AND seq = ?",
+            (flip(bytes(payload)), run_id, seq),
+        )
+
+    def stored_bytes(self, run_id: str) -> int:
+        [(total,)] = self.sql(
+            "SELECT COALESCE(SUM(octet_length(payload)), 0) FROM checkpoint_records "
+            "WHERE run_id = ?",
+            (run_id,),
+        )
+        return int(total)
+
+    def discard(self) -> None:
+        drop_schema(self.schema)
+
+
 # --- the pytest plugin -------------------------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop_server()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -199,6 +261,7 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
     opened = HARNESSES[request.param](tmp_path)
     yield opened
     opened.close()
+    opened.discard()
 
 
 @pytest.fixture
@@ -207,6 +270,7 @@ def disk_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Har
     opened = HARNESSES[request.param](tmp_path)
     yield opened
     opened.close()
+    opened.discard()
 
 
 @pytest.fixture

@@ -13,7 +13,13 @@ from collections.abc import Callable
 import pytest
 
 from framework.storage.backend import StorageBackend
-from framework.testing.conformance import FileHarness, Harness, MemoryHarness, SQLiteHarness
+from framework.testing.conformance import (
+    FileHarness,
+    Harness,
+    MemoryHarness,
+    PostgresHarness,
+    SQLiteHarness,
+)
 from framework.testing.fakes import DiskFull
 
 
@@ -37,13 +43,14 @@ def stored_records(harness: Harness) -> list[str]:
     """What the backend holds of any run's checkpoints, however it keeps them.
 
     Memory: every stored record ``run/seq``. File: every file and folder under the harness's
-    folder (nothing else lives there). SQLite: every row of ``checkpoint_records`` as ``run/seq``.
+    folder (nothing else lives there). SQLite and PostgreSQL: every row of
+    ``checkpoint_records`` as ``run/seq``.
     """
     if isinstance(harness, MemoryHarness):
         return sorted(f"{run}/{seq}" for run, seq in harness.memory.records)
     if isinstance(harness, FileHarness):
         return sorted(str(p.relative_to(harness.root)) for p in harness.root.rglob("*"))
-    if isinstance(harness, SQLiteHarness):
+    if isinstance(harness, SQLiteHarness | PostgresHarness):
         rows = harness.sql("SELECT run_id, seq FROM checkpoint_records")
         return sorted(f"{run}/{seq}" for run, seq in rows)
     pytest.fail(f"stored_records does not know how harness {harness.name!r} keeps records")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from framework.testing.postgres_server import fresh_schema
+
 CHILD = Path(__file__).parent / "crash_child.py"
 KILLED = -signal.SIGKILL
 _MARKER = re.compile(r"^--- life (\d+) rc (-?\d+)$")
@@ -56,17 +58,23 @@ class Scenario:
     run_id: str = "crash-run"
     node_delay: float = 0.02
     lives: list[Life] = field(default_factory=list)
+    postgres_url: str = ""
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         for name in ("nodes.log", "calls.log", "effects.log"):
             (self.folder / name).touch()
+        if self.storage == "postgres":
+            self.postgres_url = fresh_schema()[1]
 
     @property
     def storage_url(self) -> str:
-        """``sqlite``: one database file; ``file``: the file backend's folder."""
+        """``sqlite``: one database file; ``file``: the file backend's folder; ``postgres``: a
+        schema of its own on the tests' server."""
         if self.storage == "file":
             return f"file://{self.folder / 'store'}"
+        if self.storage == "postgres":
+            return self.postgres_url
         return f"sqlite://{self.folder / 'state.db'}"
 
     @property

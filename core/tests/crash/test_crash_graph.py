@@ -1,4 +1,5 @@
-"""A twenty-node agent run by AgentRunner survives real SIGKILLs, on SQLite and file storage.
+"""A twenty-node agent run by AgentRunner survives real SIGKILLs, on SQLite, file and
+PostgreSQL storage.
 
 The child process is killed again and again — after random delays and inside storage
 writes (fault points) — and restarted until its run completes; each restart finds the
@@ -22,6 +23,7 @@ EFFECT_KEYS = [f"{node}:receipt" for node in ORDER[3::4]]
 STORAGES = {
     "sqlite": (17, ("sqlite.before_commit", "sqlite.after_commit")),
     "file": (8, ("*", "file.record.temp_written", "file.record.renamed", "file.index.renamed")),
+    "postgres": (10, ("postgres.before_commit", "postgres.after_commit")),
 }
 
 

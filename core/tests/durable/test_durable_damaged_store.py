@@ -29,7 +29,7 @@ from framework.graph.executor import ExecutionResult
 from framework.graph.flexible_executor import FlexibleGraphExecutor
 from framework.schemas.run import RunStatus
 from framework.storage.backend import StorageBackend
-from framework.testing.conformance import FileHarness, Harness, SQLiteHarness
+from framework.testing.conformance import FileHarness, Harness, PostgresHarness, SQLiteHarness
 
 # The storage warns about every damaged checkpoint it skips; these tests look at the runs.
 pytestmark = pytest.mark.filterwarnings("ignore::framework.storage.CorruptCheckpointWarning")
@@ -73,7 +73,7 @@ def _cut_in_half(harness: Harness, seq: int) -> None:
     if isinstance(harness, FileHarness):
         harness.truncate(RUN, seq)
     else:
-        assert isinstance(harness, SQLiteHarness)
+        assert isinstance(harness, SQLiteHarness | PostgresHarness)
         harness.sql(
             "UPDATE checkpoint_records SET payload = substr(payload, 1, length(payload) / 2) "
             "WHERE run_id = ? AND seq = ?",
@@ -85,7 +85,7 @@ def _remove(harness: Harness, seq: int) -> None:
     if isinstance(harness, FileHarness):
         harness.record_path(RUN, seq).unlink()
     else:
-        assert isinstance(harness, SQLiteHarness)
+        assert isinstance(harness, SQLiteHarness | PostgresHarness)
         harness.sql("DELETE FROM checkpoint_records WHERE run_id = ? AND seq = ?", (RUN, seq))
 
 

@@ -37,7 +37,7 @@ from framework.storage._engine.item_format import (
 )
 from framework.storage._engine.primitives import RecordPrimitives
 
-__all__ = ["add", "claim", "counts", "finish", "get", "list_items", "requeue"]
+__all__ = ["add", "claim", "claim_moment", "counts", "finish", "get", "list_items", "requeue"]
 
 _REQUEUED = (ItemStatus.RUNNING, ItemStatus.FAILED)
 
@@ -107,12 +107,7 @@ def claim(
     now: datetime | None,
 ) -> list[ItemRecord]:
     """``claim_items`` of the contract."""
-    validate_run_id(run_id)
-    if type(limit) is not int or limit < 1:
-        raise InvalidArgumentError(f"limit must be an int of at least 1, not {limit!r}")
-    if not isinstance(worker, str) or not worker:
-        raise InvalidArgumentError(f"a worker is named by a non-empty string, not {worker!r}")
-    moment = _aware(now or utc_now(), "now")
+    moment = claim_moment(run_id, limit, worker, now)
     with store._writing(run_id):
         store._check_fence(run_id, fencing_token, f"claiming items of run {run_id!r}")
         tally = _counts(store, run_id)
@@ -134,6 +129,17 @@ def claim(
         moves = [(ItemStatus.PENDING, ItemStatus.RUNNING)] * len(claimed)
         _write(store, run_id, claimed, tally.after(moves), input=False, result=False)
     return claimed
+
+
+def claim_moment(run_id: str, limit: int, worker: str, now: datetime | None) -> datetime:
+    """The time a claim is made at, once its arguments are checked (``InvalidArgumentError``
+    if one is invalid); for a backend that claims in a statement of its own."""
+    validate_run_id(run_id)
+    if type(limit) is not int or limit < 1:
+        raise InvalidArgumentError(f"limit must be an int of at least 1, not {limit!r}")
+    if not isinstance(worker, str) or not worker:
+        raise InvalidArgumentError(f"a worker is named by a non-empty string, not {worker!r}")
+    return _aware(now or utc_now(), "now")
 
 
 def finish(
