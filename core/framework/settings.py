@@ -20,6 +20,8 @@ variable                       meaning
 ``OPENAI_PROJECT_ID``
 ``ANTHROPIC_API_KEY``          the key and endpoint of
 ``ANTHROPIC_BASE_URL``         :class:`~framework.llm.AnthropicProvider`
+``AGENTGRAPH_API_TOKEN``       the bearer token ``agentgraph serve`` requires of every
+                               request that changes a run (default: one generated at start)
 =============================  ==========================================================
 
 An agent's ``"llm"`` section may name another variable for its key (``api_key_env``); it
@@ -37,6 +39,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 __all__ = [
+    "API_TOKEN_ENV",
     "DEFAULT_HOME",
     "DEFAULT_LEASE_TTL_SECONDS",
     "FAULT_COUNTDOWN_ENV",
@@ -47,6 +50,7 @@ __all__ = [
     "LLM_PROVIDER_ENV",
     "STATE_DB",
     "STORAGE_ENV",
+    "api_token",
     "default_storage_url",
     "fault_countdown",
     "fault_point",
@@ -61,6 +65,7 @@ FAULT_COUNTDOWN_ENV = "AGENTGRAPH_FAULT_COUNTDOWN"
 LLM_PROVIDER_ENV = "AGENTGRAPH_LLM_PROVIDER"
 LLM_MODEL_ENV = "AGENTGRAPH_LLM_MODEL"
 LLM_BASE_URL_ENV = "AGENTGRAPH_LLM_BASE_URL"
+API_TOKEN_ENV = "AGENTGRAPH_API_TOKEN"
 
 DEFAULT_HOME = "~/.agentgraph"
 STATE_DB = "state.db"
@@ -93,6 +98,11 @@ def fault_point() -> str | None:
 def fault_countdown() -> int:
     """At which arrival at the fault point to crash (1: the first)."""
     return int(os.environ.get(FAULT_COUNTDOWN_ENV) or "1")
+
+
+def api_token() -> str | None:
+    """``$AGENTGRAPH_API_TOKEN``: the token ``agentgraph serve`` requires; ``None`` if unset."""
+    return os.environ.get(API_TOKEN_ENV) or None
 
 
 def variable(name: str) -> str | None:

@@ -47,6 +47,7 @@ from framework.cli.output import (
     print_json,
     say,
 )
+from framework.cli.serve_command import serve
 from framework.cli.steering import resume_by_id, steering_commands
 from framework.cli.storage_option import StorageUrl, agent_folder, read_run
 from framework.cli.views import view_commands
@@ -295,6 +296,7 @@ def _read_input(input_json: str | None, input_file: Path | None) -> dict[str, An
 # watch, checkpoints, inspect, diff, verify, items).
 app.add_typer(steering_commands)
 app.add_typer(view_commands)
+app.command()(serve)
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,30 @@ MAY_IMPORT = {
     "llm": set(),
     "graph": {"schemas", "storage", "durable", "batch", "runtime", "llm"},
     "runner": {"schemas", "storage", "durable", "batch", "runtime", "llm", "graph"},
-    "cli": {"schemas", "storage", "durable", "batch", "runtime", "llm", "graph", "runner"},
+    # The top layer: two front-ends over the same views. The dashboard serves what the
+    # commands print, and `agentgraph serve` starts it; a module cycle stays refused.
+    "cli": {
+        "schemas",
+        "storage",
+        "durable",
+        "batch",
+        "runtime",
+        "llm",
+        "graph",
+        "runner",
+        "server",
+    },
+    "server": {
+        "schemas",
+        "storage",
+        "durable",
+        "batch",
+        "runtime",
+        "llm",
+        "graph",
+        "runner",
+        "cli",
+    },
     "testing": {"schemas", "storage", "durable", "runtime"},
 }
 
