@@ -25,7 +25,8 @@ variable                       meaning
 =============================  ==========================================================
 
 An agent's ``"llm"`` section may name another variable for its key (``api_key_env``); it
-is read with :func:`variable`, like the ones above.
+is read with :func:`variable`, like the ones above, and so is ``AGENTGRAPH_TEST_POSTGRES_URL``
+(tests only: the PostgreSQL server the suite uses, by default an embedded one it starts).
 
 Variables are read when a function here is called, so a process may change them between
 runs (tests do); only the fault points are read once, at import of the storage layer.

@@ -1,42 +1,12 @@
-"""Running ``agentgraph`` in this process, as its console script does, with output captured."""
+"""The ``agentgraph`` fixture: the command run in this process (see :mod:`cli_helpers`)."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
-
 import pytest
-
-from framework.cli.main import main
-
-
-@dataclass(frozen=True)
-class Finished:
-    """How one in-process ``agentgraph`` command ended."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-
-Agentgraph = Callable[..., Finished]
-
-
-def run_main(*args: str) -> Finished:
-    """``agentgraph *args`` through :func:`framework.cli.main.main`, as the console script."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = 0
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return Finished(code, stdout.getvalue(), stderr.getvalue())
+from cli_helpers import Agentgraph, run_main
 
 
 @pytest.fixture
 def agentgraph() -> Agentgraph:
-    """Call it with the command's arguments; returns a :class:`Finished`."""
+    """Call it with the command's arguments; returns a :class:`~cli_helpers.Finished`."""
     return run_main

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Agentgraph
+from cli_helpers import Agentgraph
 
 import framework
 

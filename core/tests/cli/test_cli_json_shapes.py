@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Agentgraph, Finished
+from cli_helpers import Agentgraph, Finished
 
 GOLDEN = Path(__file__).parent / "golden"
 TRIAGE = Path(__file__).resolve().parents[3] / "examples" / "agents" / "document_triage"

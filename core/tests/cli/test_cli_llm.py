@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Agentgraph, Finished
+from cli_helpers import Agentgraph, Finished
 
 from framework.testing.fake_endpoint import FakeEndpoint, Received, Reply
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Agentgraph, Finished
+from cli_helpers import Agentgraph, Finished
 
 from framework.batch.progress import BatchProgress
 from framework.schemas import clock

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Agentgraph
+from cli_helpers import Agentgraph
 from test_cli_views import freeze, seed_batch, seed_triage
 
 from framework.testing.conformance import Harness

@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import Agentgraph, run_main
+from cli_helpers import Agentgraph, run_main
 from test_cli_views import freeze, seed_store
 
 from framework.cli.reading import Reader

@@ -5,10 +5,10 @@ type and body are what the document says."""
 from __future__ import annotations
 
 import schemathesis
-from conftest import BEARER, TOKEN, Store
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance
+from server_helpers import BEARER, TOKEN, Store
 
 from framework.server import ServerConfig, create_app
 

@@ -4,8 +4,8 @@ bad request is a JSON error with a message, never a 5xx."""
 from __future__ import annotations
 
 import pytest
-from conftest import Store, cli_json
 from fastapi.testclient import TestClient
+from server_helpers import Store, cli_json
 
 
 def test_runs_lists_what_agentgraph_runs_json_prints(client: TestClient, store: Store) -> None:

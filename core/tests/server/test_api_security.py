@@ -4,8 +4,8 @@ a read-only server refuses every change; reading stays open."""
 from __future__ import annotations
 
 import pytest
-from conftest import BEARER, TOKEN, Store, serve
 from fastapi.testclient import TestClient
+from server_helpers import BEARER, TOKEN, Store, serve
 
 from framework.server import ServerConfig, create_app
 from framework.settings import API_TOKEN_ENV

@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from conftest import BEARER, Store, serve
 from fastapi.testclient import TestClient
+from server_helpers import BEARER, Store, serve
 
 
 def wait_for(client: TestClient, run_id: str, status: str) -> dict[str, Any]:

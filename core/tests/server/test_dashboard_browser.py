@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_agent, write_items
+from server_helpers import write_agent, write_items
 
 from framework.storage import open_storage
 

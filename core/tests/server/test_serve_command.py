@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import agentgraph
+from server_helpers import agentgraph
 
 
 def test_importing_framework_and_its_command_loads_no_server_stack() -> None:
