@@ -23,11 +23,10 @@ PostgreSQL with ``synchronous_commit`` off for the benchmark's sessions:
   per node.
 
 Every round runs every measurement once in a shuffled order, after one untimed warm-up of
-each; figures are medians over the rounds. Then, untimed, the PostgreSQL round trips: the
-client's protocol trace (libpq's ``PQtrace``, switched on for every connection opened while
-counting) is read back, and a round trip is one turn from client messages to the server's
-answer; counted per ``acommit_step`` of the graph, per ``aclaim_items`` and
-``afinish_items`` of 64, and per item of the batch. Last, a ``cProfile`` of the batch on
+each; figures are medians over the rounds. Then, untimed, the PostgreSQL round trips,
+counted from the client's protocol trace (:mod:`framework.testing.postgres_trace`, which
+the tests that pin them use too): per ``acommit_step`` of the graph, per ``aclaim_items``
+and ``afinish_items`` of 64, and per item of the batch. Last, a ``cProfile`` of the batch on
 PostgreSQL, every thread included (the backend's calls run in worker threads).
 
 Results: ``<out>/postgres-latest.json`` and the markdown tables on stdout. No test asserts
@@ -74,6 +73,7 @@ from framework.schemas.run import RunRecord
 from framework.storage import StorageBackend, open_storage
 from framework.storage.postgres import describe
 from framework.testing import postgres_server
+from framework.testing.postgres_trace import Trace
 
 HERE = Path(__file__).resolve().parent
 BACKENDS = ("sqlite", "postgres", "postgres-nosync")
@@ -338,76 +338,6 @@ def summarise(plan: Plan, results: dict[Task, list[dict[str, Any]]]) -> dict[str
 # --- round trips -------------------------------------------------------------------------
 
 
-class Trace:
-    """The libpq protocol trace of every connection opened while it is active.
-
-    ``psycopg.connect`` is wrapped, so the backend's own connections are traced without
-    touching it. libpq writes a connection's trace through a buffered stream, so a window
-    is made exact by starting a new file for every connection at each :meth:`mark` (ending
-    a trace flushes it). :meth:`trips` counts, over the files of a window, the round trips
-    and the statements the client sent. A round trip is a client message the server answers
-    with ``ReadyForQuery`` and the client waits for: a ``Sync`` of the extended protocol
-    (after each statement, or once after a pipeline of them) or a ``Query`` of the simple
-    one; a statement is an ``Execute`` or a ``Query``. (Counting turns between client and
-    server messages instead would count a pipeline's answers that arrive while it is still
-    being sent.) Marks are taken between calls, never while one runs.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.segments: list[Path] = []
-        self._live: dict[psycopg.Connection[Any], int] = {}
-        self._connect = psycopg.connect
-
-    def __enter__(self) -> Trace:
-        def traced(*args: Any, **kwargs: Any) -> psycopg.Connection[Any]:
-            conn = self._connect(*args, **kwargs)
-            self._start(conn)
-            return conn
-
-        psycopg.connect = traced  # type: ignore[assignment]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        psycopg.connect = self._connect  # type: ignore[assignment]
-        self.mark()
-
-    def _start(self, conn: psycopg.Connection[Any]) -> None:
-        path = self.folder / f"trace-{len(self.segments)}.txt"
-        self.segments.append(path)
-        with path.open("w") as opened:
-            descriptor = os.dup(opened.fileno())
-        conn.pgconn.trace(descriptor)
-        conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-        self._live[conn] = descriptor
-
-    def mark(self) -> int:
-        """End every open connection's trace file and start new ones; the first new one."""
-        first = len(self.segments)
-        for conn, descriptor in list(self._live.items()):
-            del self._live[conn]
-            if conn.closed:
-                # Its stream was never ended: keep the descriptor, which it may still flush.
-                continue
-            conn.pgconn.untrace()
-            os.close(descriptor)  # libpq never writes to an ended trace again
-            self._start(conn)
-        return first
-
-    def trips(self, since: int) -> dict[str, int]:
-        """Round trips and statements of every traced connection since mark ``since``."""
-        end = self.mark()
-        trips = statements = 0
-        for path in self.segments[since:end]:
-            for line in path.read_bytes().splitlines():
-                direction, _, rest = line.partition(b"\t")
-                if direction == b"F":
-                    kind = rest.partition(b"\t")[2].split(b"\t", 1)[0].strip()
-                    trips += kind in (b"Sync", b"Query")
-                    statements += kind in (b"Execute", b"Query")
-        return {"round_trips": trips, "statements": statements}
-
-
 def counted(
     trace: Trace, method: Callable[..., Awaitable[Any]], calls: list[dict[str, int]]
 ) -> Callable[..., Awaitable[Any]]:
@@ -416,7 +346,7 @@ def counted(
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         mark = trace.mark()
         result = await method(*args, **kwargs)
-        calls.append(trace.trips(mark))
+        calls.append(trace.trips(mark)._asdict())
         return result
 
     return wrapper
@@ -431,7 +361,7 @@ async def trips_of_a_graph(trace: Trace, url: str, nodes: int) -> dict[str, Any]
         graph = executor.prepare(_ours.linear_graph(nodes, "small"))
         mark = trace.mark()
         result = await executor.execute(graph, None, _ours.initial_input("small"), run_id="trips")
-        whole = trace.trips(mark)
+        whole = trace.trips(mark)._asdict()
     _ours.expect(result, RunStatus.COMPLETED, nodes)
     return {
         "nodes": nodes,
@@ -478,7 +408,7 @@ async def trips_of_a_batch(trace: Trace, url: str, items: int) -> dict[str, floa
         await BatchRunner(manager, BatchConfig(concurrency=CONCURRENCY)).run(
             "trivial", range(items), trivial
         )
-        whole = trace.trips(mark)
+        whole = trace.trips(mark)._asdict()
     return {
         "items": items,
         "round_trips_per_item": whole["round_trips"] / items,

@@ -10,8 +10,14 @@ it once): ``schema_version``, ``runs``, ``checkpoint_records``, ``control_signal
 write of a run is one transaction that first takes ``pg_advisory_xact_lock`` on the run (a
 64-bit key of schema and run id): the fencing-token check and the write are atomic between
 processes, and writers of other runs never wait. Multi-step reads run in one
-``REPEATABLE READ`` snapshot. The transaction's ``BEGIN`` and its lock travel in one round
-trip (a pipeline), and so do a group of item rows.
+``REPEATABLE READ`` snapshot; a read of one statement (a run, its control request, its
+checkpoint list, items, counts, effects) runs on its own, in one round trip. The
+transaction's ``BEGIN`` and its lock travel in one round trip (a pipeline), and so do a
+group of item rows. A step's commit and a finish of claimed items are one statement each,
+sent with their ``BEGIN``, lock and ``COMMIT`` in one round trip: the instance remembers
+what it stored last (the run's record and newest checkpoint record, the rows it claimed),
+computes the writes from that, and the statement writes only if storage still holds it;
+otherwise nothing is written and the engine's general path (which reads first) runs.
 
 Payloads are the codec's bytes in ``bytea`` columns, stored and read back exactly (their
 checksum is of those bytes). Measured against ``jsonb`` on checkpoint bodies of 4 kB and
@@ -28,31 +34,80 @@ each call is a network round trip, which must not hold the event loop.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import replace
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from pydantic import ValidationError
 
 from framework.errors import CorruptCheckpointError, InvalidArgumentError, StorageError
-from framework.schemas.checkpoint import CheckpointMetadata
+from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
+from framework.schemas.clock import utc_now
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
-from framework.schemas.run import RunFilter, RunRecord
+from framework.schemas.item import ItemCounts, ItemRecord, ItemStatus
+from framework.schemas.run import RunCriteria, RunFilter, RunRecord, RunTotals
 from framework.storage import _faults
-from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run
-from framework.storage._engine.chains import RecordLink
+from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run, signals
+from framework.storage._engine.chains import RecordLink, Tip
+from framework.storage._engine.record_backend import entry_of, next_tip
+from framework.storage._engine.record_format import encode_run
+from framework.storage._engine.sealed_record import SealedRecord
 from framework.storage._postgres_items import PostgresItemRows
 from framework.storage._postgres_schema import MIGRATIONS, RUN_TABLES, SCHEMA_VERSION
+from framework.storage.backend import StepCommit
 
 if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["SCHEMA_VERSION", "PostgresStorage"]
 
+T = TypeVar("T")
+
 CONNECT_TIMEOUT_SECONDS = 10
 INSTALL_HINT = "pip install 'agentgraph-durable[postgres]'"
+
+STEP = """
+WITH run AS (
+    SELECT body FROM runs WHERE run_id = %(run)s
+), last AS (
+    SELECT seq, checksum FROM checkpoint_records WHERE run_id = %(run)s
+    ORDER BY seq DESC LIMIT 1
+), ok AS (
+    SELECT FROM (SELECT) AS one
+    WHERE (SELECT body FROM run) = %(known)s
+        AND (SELECT seq FROM last) IS NOT DISTINCT FROM %(last_seq)s::integer
+        AND (SELECT checksum FROM last) IS NOT DISTINCT FROM %(last_checksum)s::text
+), stored AS (
+    INSERT INTO checkpoint_records (run_id, seq, checkpoint_id, form, base_seq, prev_seq,
+        visible, checksum, stored_bytes, metadata, payload)
+    SELECT %(run)s, %(seq)s, %(id)s, %(form)s, %(base_seq)s, %(prev_seq)s, %(visible)s,
+        %(checksum)s, %(stored_bytes)s, %(metadata)s, %(payload)s
+    FROM ok
+), hidden AS (
+    UPDATE checkpoint_records SET visible = false
+    WHERE run_id = %(run)s AND seq = ANY(%(hide)s::integer[]) AND EXISTS (SELECT FROM ok)
+), dropped AS (
+    DELETE FROM checkpoint_records
+    WHERE run_id = %(run)s AND seq = ANY(%(drop)s::integer[]) AND EXISTS (SELECT FROM ok)
+), advanced AS (
+    UPDATE runs SET status = %(status)s, agent_id = %(agent_id)s, graph_id = %(graph_id)s,
+        created_key = %(created_key)s, fencing_token = %(token)s, body = %(body)s
+    WHERE run_id = %(run)s AND EXISTS (SELECT FROM ok)
+)
+SELECT EXISTS (SELECT FROM ok),
+    (SELECT seq FROM last) IS NOT DISTINCT FROM %(seq)s
+        AND (SELECT checksum FROM last) IS NOT DISTINCT FROM %(checksum)s::text
+        AND (SELECT body FROM run) = %(body)s,
+    (SELECT body FROM control_signals WHERE run_id = %(run)s)
+"""
+"""A step's checkpoint record, retirement and run record, written only if the run's record
+and newest checkpoint record are the ones this instance last stored (``ok``); returns
+whether it wrote, whether exactly this step is stored already (a repeat after a lost
+connection), and the run's control row, read in the same statement."""
 
 _ENTRY_SELECT = (
     "SELECT seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata "
@@ -77,6 +132,7 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
         self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
         self._in_transaction = False
+        self._reading_once = False
         with self._lock:
             self._schema: str = self._db.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
             with self._begin(lock=self._key("migrate")):
@@ -153,7 +209,25 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
         return self._begin()
 
     def _snapshot(self) -> AbstractContextManager[None]:
-        return self._begin(snapshot=True)
+        return nullcontext() if self._reading_once else self._begin(snapshot=True)
+
+    def _read_once(self, read: Callable[[], T]) -> T:
+        """``read``, a read of one statement, outside a transaction (one round trip); again
+        on a new connection if the connection was found broken (a restarted server)."""
+        with self._lock:
+            self._reading_once = True
+            try:
+                try:
+                    return read()
+                except self._psycopg.Error as exc:
+                    if not (isinstance(exc, self._psycopg.OperationalError) and self._db_broken()):
+                        raise self._error(exc) from None
+                try:
+                    return read()
+                except self._psycopg.Error as exc:
+                    raise self._error(exc) from None
+            finally:
+                self._reading_once = False
 
     @contextmanager
     def _begin(self, *, lock: int | None = None, snapshot: bool = False) -> Iterator[None]:
@@ -205,21 +279,119 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
                 db.execute("BEGIN")
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
 
-    def _in_one_trip(self, run_id: str, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def _in_one_trip(
+        self, run_id: str, sql: str, params: dict[str, Any], *, repeatable: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` run in a transaction of its own holding the run's lock, sent
+        with its ``BEGIN`` and ``COMMIT`` in one round trip; the lock is shared unless
+        ``repeatable``, which marks a write that is safe to send again: it is, once, when
+        the connection broke (the statement reports whether its first sending landed)."""
         with self._lock:
-            db = self._db
             try:
-                with db.pipeline():
-                    db.execute("BEGIN")
-                    db.execute(
-                        "SELECT pg_advisory_xact_lock_shared(%s)", (self._key(f"run\0{run_id}"),)
-                    )
-                    cursor = db.execute(sql, params)
-                    db.execute("COMMIT")
-                return cursor.fetchall()
+                return self._one_trip(run_id, sql, params, exclusive=repeatable)
             except self._psycopg.Error as exc:
-                self._rollback(db)
+                lost = isinstance(exc, self._psycopg.OperationalError) and self._db_broken()
+                if not (repeatable and lost):
+                    raise self._error(exc) from None
+            try:
+                return self._one_trip(run_id, sql, params, exclusive=True)
+            except self._psycopg.Error as exc:
                 raise self._error(exc) from None
+
+    def _one_trip(
+        self, run_id: str, sql: str, params: dict[str, Any], *, exclusive: bool
+    ) -> list[tuple[Any, ...]]:
+        db = self._db
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        if exclusive:
+            _faults.point("postgres.before_commit")
+        try:
+            with db.pipeline():
+                db.execute("BEGIN")
+                db.execute(f"SELECT {lock}(%s)", (self._key(f"run\0{run_id}"),))
+                cursor = db.execute(sql, params)
+                db.execute("COMMIT")
+            rows = cursor.fetchall()
+        except self._psycopg.Error:
+            self._rollback(db)
+            raise
+        if exclusive:
+            _faults.point("postgres.after_commit")
+        return rows
+
+    def _db_broken(self) -> bool:
+        return self._conn is None or self._conn.broken
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def commit_step(
+        self,
+        cp: Checkpoint,
+        *,
+        fencing_token: int,
+        keep: int | None = None,
+        max_bytes: int | None = None,
+    ) -> StepCommit:
+        """``StorageBackend.commit_step`` in one round trip (:data:`STEP`) when this instance
+        stored the run's record and newest checkpoint record last (its caches predict them)
+        and keeps every checkpoint or only the latest; otherwise, or when the prediction
+        was wrong (another writer, a stale fencing token), the engine's general path."""
+        if type(fencing_token) is int and (keep is None or (type(keep) is int and keep == 1)):
+            done = self._step_in_one_trip(cp, fencing_token, keep, self._encoded(cp, max_bytes))
+            if done is not None:
+                return done
+        return super().commit_step(cp, fencing_token=fencing_token, keep=keep, max_bytes=max_bytes)
+
+    def _step_in_one_trip(
+        self, cp: Checkpoint, token: int, keep: int | None, record: SealedRecord
+    ) -> StepCommit | None:
+        """The step stored by :data:`STEP`, or ``None`` if it wrote nothing (see
+        :meth:`commit_step`)."""
+        run_id, tip = cp.run_id, record.tip
+        known = self._known_runs.get(run_id)
+        if known is None or known[1].fencing_token != token:
+            return None
+        if keep == 1 and tip is not None and not tip.alone:
+            return None  # retention must read the run's chains; the general path does
+        seq = _next_seq(cp, tip)
+        if seq is None:
+            return None
+        cp = cp.model_copy(update={"seq": seq})
+        entry = entry_of(cp, seq, record, tip)
+        after = next_tip(tip, entry, record)
+        hide: set[int] = set()
+        drop: set[int] = set()
+        if keep == 1 and tip is not None:
+            _, hide, drop = after.latest_only_after(tip)
+        progress = {"latest_checkpoint_id": cp.id, "totals": RunTotals.of(cp)}
+        run = known[1].model_copy(update={**progress, "updated_at": utc_now()})
+        body = encode_run(run)
+        _, status, agent_id, graph_id, created_key, _, _ = _run_row(run, body)
+        params = {
+            "run": run_id,
+            "known": known[0],
+            "last_seq": None if tip is None else tip.seq,
+            "last_checksum": None if tip is None else tip.checksum,
+            **_entry_params(entry, record.body),
+            "hide": sorted(hide),
+            "drop": sorted(drop),
+            "status": status,
+            "agent_id": agent_id,
+            "graph_id": graph_id,
+            "created_key": created_key,
+            "token": token,
+            "body": body,
+        }
+        [(wrote, landed, control)] = self._in_one_trip(run_id, STEP, params, repeatable=True)
+        if not (wrote or landed):
+            return None
+        self._tips.put(run_id, after if keep is None else replace(after, alone=True))
+        self._known_runs.put(run_id, (body, run))
+        return StepCommit(
+            checkpoint=entry.metadata,
+            record=run,
+            control=signals.decoded(run_id, None if control is None else bytes(control)),
+        )
 
     def _rollback(self, db: psycopg.Connection[Any]) -> None:
         if not db.broken and not db.closed:
@@ -237,6 +409,56 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
                 "nothing of the interrupted call was stored, try again"
             )
         return StorageError(f"PostgreSQL storage {self.where}: {_first_line(exc)}")
+
+    # --- reads of one statement -------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self._read_once(partial(super().get_run, run_id))
+
+    def list_runs(
+        self, where: RunFilter | None = None, /, **criteria: Unpack[RunCriteria]
+    ) -> list[RunRecord]:
+        return self._read_once(partial(super().list_runs, where, **criteria))
+
+    def get_control(self, run_id: str) -> ControlSignal | None:
+        return self._read_once(partial(super().get_control, run_id))
+
+    def list_checkpoints(self, run_id: str) -> list[CheckpointMetadata]:
+        return self._read_once(partial(super().list_checkpoints, run_id))
+
+    def latest_seq(self, run_id: str) -> int:
+        return self._read_once(partial(super().latest_seq, run_id))
+
+    def get_effect(self, run_id: str, key: str) -> EffectRecord | None:
+        return self._read_once(partial(super().get_effect, run_id, key))
+
+    def list_effects(self, run_id: str) -> list[EffectRecord]:
+        return self._read_once(partial(super().list_effects, run_id))
+
+    def get_item(self, run_id: str, item_id: str) -> ItemRecord | None:
+        return self._read_once(partial(super().get_item, run_id, item_id))
+
+    def list_items(
+        self,
+        run_id: str,
+        *,
+        status: ItemStatus | None = None,
+        after_seq: int = -1,
+        limit: int | None = None,
+        error_contains: str | None = None,
+    ) -> list[ItemRecord]:
+        read = partial(
+            super().list_items,
+            run_id,
+            status=status,
+            after_seq=after_seq,
+            limit=limit,
+            error_contains=error_contains,
+        )
+        return self._read_once(read)
+
+    def item_counts(self, run_id: str) -> ItemCounts:
+        return self._read_once(partial(super().item_counts, run_id))
 
     # --- records ----------------------------------------------------------------------------
 
@@ -271,20 +493,10 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
         inserted = self._db.execute(
             "INSERT INTO checkpoint_records (run_id, seq, checkpoint_id, form, base_seq, "
             "prev_seq, visible, checksum, stored_bytes, metadata, payload) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (
-                run_id,
-                entry.seq,
-                entry.metadata.id,
-                entry.form.value,
-                entry.base_seq,
-                entry.prev_seq,
-                entry.visible,
-                entry.checksum,
-                entry.stored_bytes,
-                entry.metadata.model_dump_json(),
-                body,
-            ),
+            "VALUES (%(run)s, %(seq)s, %(id)s, %(form)s, %(base_seq)s, %(prev_seq)s, "
+            "%(visible)s, %(checksum)s, %(stored_bytes)s, %(metadata)s, %(payload)s) "
+            "ON CONFLICT DO NOTHING",
+            {"run": run_id, **_entry_params(entry, body)},
         )
         if inserted.rowcount == 0:
             raise StorageError(
@@ -441,6 +653,30 @@ def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
         )
     except (ValueError, ValidationError) as exc:
         raise StorageError(f"the index row of checkpoint record {seq} is corrupt: {exc}") from None
+
+
+def _entry_params(entry: IndexEntry, body: bytes) -> dict[str, Any]:
+    """The columns of a checkpoint record but its run id, as named parameters."""
+    return {
+        "seq": entry.seq,
+        "id": entry.metadata.id,
+        "form": entry.form.value,
+        "base_seq": entry.base_seq,
+        "prev_seq": entry.prev_seq,
+        "visible": entry.visible,
+        "checksum": entry.checksum,
+        "stored_bytes": entry.stored_bytes,
+        "metadata": entry.metadata.model_dump_json(),
+        "payload": body,
+    }
+
+
+def _next_seq(cp: Checkpoint, tip: Tip | None) -> int | None:
+    """The seq ``cp`` is stored with after ``tip``; ``None`` if its own seq is not after
+    the tip's (the general path reports that against what is stored)."""
+    if cp.seq is None:
+        return 0 if tip is None else tip.seq + 1
+    return cp.seq if tip is None or cp.seq > tip.seq else None
 
 
 def _run_row(record: RunRecord, body: bytes) -> tuple[Any, ...]:

@@ -37,7 +37,17 @@ from framework.storage._engine.item_format import (
 )
 from framework.storage._engine.primitives import RecordPrimitives
 
-__all__ = ["add", "claim", "claim_moment", "counts", "finish", "get", "list_items", "requeue"]
+__all__ = [
+    "add",
+    "claim",
+    "claim_moment",
+    "counts",
+    "finish",
+    "finished_item",
+    "get",
+    "list_items",
+    "requeue",
+]
 
 _REQUEUED = (ItemStatus.RUNNING, ItemStatus.FAILED)
 
@@ -162,7 +172,7 @@ def finish(
                     f"item {outcome.item_id!r} of run {run_id!r} is {state}, not running: "
                     "only a claimed item can be finished; nothing was recorded"
                 )
-            finished.append(_finished(item, outcome, now))
+            finished.append(finished_item(item, outcome, now))
         moves = [(ItemStatus.RUNNING, outcome.status) for outcome in outcomes]
         usage = sum((outcome.usage for outcome in outcomes), ItemUsage())
         tally = tally.after(moves, usage)
@@ -288,7 +298,9 @@ def _counts(store: RecordPrimitives, run_id: str) -> ItemCounts:
         ) from None
 
 
-def _finished(item: ItemRecord, outcome: ItemOutcome, now: datetime) -> ItemRecord:
+def finished_item(item: ItemRecord, outcome: ItemOutcome, now: datetime) -> ItemRecord:
+    """``item`` (running) once ``outcome`` was recorded for it at ``now``; for a backend that
+    finishes items in a statement of its own."""
     update: dict[str, Any] = {"status": outcome.status, "usage": item.usage + outcome.usage}
     if outcome.status is ItemStatus.PENDING:
         update.update(last_error=outcome.error, next_attempt_at=outcome.retry_at)

@@ -400,22 +400,10 @@ class RecordBackend(RecordPrimitives, StorageBackend):
         if tip is not record.tip:
             record = SealedRecord.of(record.tree, tip, record.limit)
             check_size(cp, record.tree, record.state_bytes, record.limit)
-        metadata = cp.to_metadata(size_bytes=record.state_bytes)
-        entry = IndexEntry(
-            seq=metadata.seq,
-            form=record.form,
-            base_seq=seq if tip is None or record.form is RecordForm.FULL else tip.base_seq,
-            prev_seq=None if tip is None or record.form is RecordForm.FULL else tip.seq,
-            checksum=record.checksum,
-            stored_bytes=len(record.body),
-            metadata=metadata,
-        )
+        entry = entry_of(cp, seq, record, tip)
         self._append(cp.run_id, entry, record.body)
-        self._tips.put(
-            cp.run_id,
-            Tip.of_chain([entry], record.tree) if tip is None else tip.extended(entry, record.tree),
-        )
-        return metadata, tip
+        self._tips.put(cp.run_id, next_tip(tip, entry, record))
+        return entry.metadata, tip
 
     def _prune(self, run_id: str, keep: int) -> int:
         """Keep the ``keep`` newest visible checkpoints; under the guard."""
@@ -490,6 +478,28 @@ class RecordBackend(RecordPrimitives, StorageBackend):
             self._tips.put(run_id, tip)
             return tip
         return None
+
+
+def entry_of(cp: Checkpoint, seq: int, record: SealedRecord, tip: Tip | None) -> IndexEntry:
+    """The index entry of ``cp`` (numbered ``seq``) stored as ``record`` after ``tip``."""
+    if tip is None or record.form is RecordForm.FULL:
+        base_seq, prev_seq = seq, None
+    else:
+        base_seq, prev_seq = tip.base_seq, tip.seq
+    return IndexEntry(
+        seq=seq,
+        form=record.form,
+        base_seq=base_seq,
+        prev_seq=prev_seq,
+        checksum=record.checksum,
+        stored_bytes=len(record.body),
+        metadata=cp.to_metadata(size_bytes=record.state_bytes),
+    )
+
+
+def next_tip(tip: Tip | None, entry: IndexEntry, record: SealedRecord) -> Tip:
+    """The run's tip once ``entry`` (holding ``record``) was stored after ``tip``."""
+    return Tip.of_chain([entry], record.tree) if tip is None else tip.extended(entry, record.tree)
 
 
 def _check_keep(keep: int) -> None:

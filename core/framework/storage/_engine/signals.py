@@ -63,7 +63,12 @@ def clear(
 
 def pending(store: RecordPrimitives, run_id: str) -> ControlSignal | None:
     """The run's pending signal, read under a lock or guard the caller holds."""
-    body = store._read_control(run_id)
+    return decoded(run_id, store._read_control(run_id))
+
+
+def decoded(run_id: str, body: bytes | None) -> ControlSignal | None:
+    """The signal a stored control row holds (``None``: no row); ``StorageError`` if it is
+    unreadable. For a backend that reads the row in a statement of its own."""
     if body is None:
         return None
     try:
