@@ -59,7 +59,7 @@ class Scene:
             **os.environ,
             "ITEM_LOG": str(tmp_path / "items.log"),
             "FAIL_MARKER": str(self.marker),
-            "ITEM_DELAY": "0.03",
+            "ITEM_DELAY": "0.08",
             "AGENTGRAPH_HOME": str(tmp_path / "home"),
         }
         self.env.pop("AGENTGRAPH_API_TOKEN", None)
