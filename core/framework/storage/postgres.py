@@ -27,15 +27,13 @@ would need re-canonicalising before its checksum could be checked.
 
 One connection serves the instance, guarded by its lock (the engine holds that lock around
 every primitive anyway), so the instance may be shared by threads; a connection that broke
-(a restarted server) is replaced at the next call. Async methods run in a worker thread:
-each call is a network round trip, which must not hold the event loop.
+(a restarted server) is replaced at the next call (see :mod:`._postgres_connection`). Async
+methods run in a worker thread: each call is a network round trip, which must not hold the
+event loop.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import UTC
 from functools import partial
@@ -50,12 +48,12 @@ from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.item import ItemCounts, ItemRecord, ItemStatus
 from framework.schemas.run import RunCriteria, RunFilter, RunRecord, RunTotals
-from framework.storage import _faults
 from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run, signals
 from framework.storage._engine.chains import RecordLink, Tip
 from framework.storage._engine.record_backend import entry_of, next_tip
 from framework.storage._engine.record_format import encode_run
 from framework.storage._engine.sealed_record import SealedRecord
+from framework.storage._postgres_connection import PostgresConnection, first_line, import_psycopg
 from framework.storage._postgres_items import PostgresItemRows
 from framework.storage._postgres_schema import MIGRATIONS, RUN_TABLES, SCHEMA_VERSION
 from framework.storage.backend import StepCommit
@@ -67,8 +65,6 @@ __all__ = ["SCHEMA_VERSION", "PostgresStorage"]
 
 T = TypeVar("T")
 
-CONNECT_TIMEOUT_SECONDS = 10
-INSTALL_HINT = "pip install 'agentgraph-durable[postgres]'"
 
 STEP = """
 WITH run AS (
@@ -115,7 +111,7 @@ _ENTRY_SELECT = (
 )
 
 
-class PostgresStorage(PostgresItemRows, RecordBackend):
+class PostgresStorage(PostgresConnection, PostgresItemRows, RecordBackend):
     """Checkpoints, run records and ledgers in the PostgreSQL database ``url`` names.
 
     ``url`` is a libpq URL (``postgresql://user:pass@host:5432/db``, ``postgres://...``, a
@@ -126,7 +122,7 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
 
     def __init__(self, url: str, *, max_checkpoint_bytes: int | None = None) -> None:
         super().__init__(max_checkpoint_bytes=max_checkpoint_bytes)
-        self._psycopg = _import_psycopg()
+        self._psycopg = import_psycopg()
         self.url = url
         self.where = describe(url)
         self._conn: psycopg.Connection[Any] | None = None
@@ -140,40 +136,6 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self.where!r})"
-
-    # --- the connection ---------------------------------------------------------------------
-
-    @property
-    def _db(self) -> psycopg.Connection[Any]:
-        if self._closed:
-            raise StorageError(f"PostgreSQL storage {self.where} is closed; open a new one")
-        conn = self._conn
-        if conn is None or conn.broken:
-            if self._in_transaction:
-                raise StorageError(
-                    f"lost the connection to PostgreSQL storage {self.where} in a transaction; "
-                    "nothing of it was stored, try again"
-                )
-            conn = self._conn = self._connect()
-        return conn
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn: psycopg.Connection[Any] = self._psycopg.connect(
-                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-            )
-        except self._psycopg.Error as exc:
-            raise StorageError(
-                f"cannot connect to PostgreSQL storage {self.where}: {_first_line(exc)}; check "
-                "that the server runs and the URL names it"
-            ) from None
-        return conn
-
-    def _close_store(self) -> None:
-        self._closed = True
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def _migrate(self) -> None:
         db = self._db
@@ -191,136 +153,6 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
         if current < SCHEMA_VERSION:
             db.execute("DELETE FROM schema_version")
             db.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
-
-    def _key(self, name: str) -> int:
-        """The advisory-lock key of ``name`` in this schema (a signed 64-bit int)."""
-        digest = hashlib.blake2b(f"{self._schema}\0{name}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
-
-    # --- transactions -----------------------------------------------------------------------
-
-    @contextmanager
-    def _writing(self, run_id: str, *, create: bool = False) -> Iterator[None]:
-        # The run's lock is taken inside the transaction (it ends with it), not around it.
-        with self._lock, self._begin(lock=self._key(f"run\0{run_id}")):
-            yield
-
-    def _transaction(self) -> AbstractContextManager[None]:
-        return self._begin()
-
-    def _snapshot(self) -> AbstractContextManager[None]:
-        return nullcontext() if self._reading_once else self._begin(snapshot=True)
-
-    def _read_once(self, read: Callable[[], T]) -> T:
-        """``read``, a read of one statement, outside a transaction (one round trip); again
-        on a new connection if the connection was found broken (a restarted server)."""
-        with self._lock:
-            self._reading_once = True
-            try:
-                try:
-                    return read()
-                except self._psycopg.Error as exc:
-                    if not (isinstance(exc, self._psycopg.OperationalError) and self._db_broken()):
-                        raise self._error(exc) from None
-                try:
-                    return read()
-                except self._psycopg.Error as exc:
-                    raise self._error(exc) from None
-            finally:
-                self._reading_once = False
-
-    @contextmanager
-    def _begin(self, *, lock: int | None = None, snapshot: bool = False) -> Iterator[None]:
-        """A transaction (a read-only snapshot if ``snapshot``), holding advisory ``lock``."""
-        if self._in_transaction:
-            yield
-            return
-        errors = self._psycopg.Error
-        db = self._db
-        try:
-            self._start(db, lock, snapshot)
-        except errors as exc:
-            if not db.broken:
-                self._rollback(db)
-                raise self._error(exc) from None
-            # The connection broke while idle (a restarted server): nothing was sent but
-            # the BEGIN, so a new connection may start again.
-            db = self._db
-            try:
-                self._start(db, lock, snapshot)
-            except errors as again:
-                self._rollback(db)
-                raise self._error(again) from None
-        self._in_transaction = True
-        try:
-            yield
-            if not snapshot:
-                _faults.point("postgres.before_commit")
-            db.execute("COMMIT")
-        except errors as exc:
-            self._rollback(db)
-            raise self._error(exc) from None
-        except BaseException:
-            self._rollback(db)
-            raise
-        finally:
-            self._in_transaction = False
-        if not snapshot:
-            _faults.point("postgres.after_commit")
-
-    @staticmethod
-    def _start(db: psycopg.Connection[Any], lock: int | None, snapshot: bool) -> None:
-        if snapshot:
-            db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        elif lock is None:
-            db.execute("BEGIN")
-        else:
-            with db.pipeline():
-                db.execute("BEGIN")
-                db.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-
-    def _in_one_trip(
-        self, run_id: str, sql: str, params: dict[str, Any], *, repeatable: bool = False
-    ) -> list[tuple[Any, ...]]:
-        """The rows of ``sql`` run in a transaction of its own holding the run's lock, sent
-        with its ``BEGIN`` and ``COMMIT`` in one round trip; the lock is shared unless
-        ``repeatable``, which marks a write that is safe to send again: it is, once, when
-        the connection broke (the statement reports whether its first sending landed)."""
-        with self._lock:
-            try:
-                return self._one_trip(run_id, sql, params, exclusive=repeatable)
-            except self._psycopg.Error as exc:
-                lost = isinstance(exc, self._psycopg.OperationalError) and self._db_broken()
-                if not (repeatable and lost):
-                    raise self._error(exc) from None
-            try:
-                return self._one_trip(run_id, sql, params, exclusive=True)
-            except self._psycopg.Error as exc:
-                raise self._error(exc) from None
-
-    def _one_trip(
-        self, run_id: str, sql: str, params: dict[str, Any], *, exclusive: bool
-    ) -> list[tuple[Any, ...]]:
-        db = self._db
-        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        if exclusive:
-            _faults.point("postgres.before_commit")
-        try:
-            with db.pipeline():
-                db.execute("BEGIN")
-                db.execute(f"SELECT {lock}(%s)", (self._key(f"run\0{run_id}"),))
-                cursor = db.execute(sql, params)
-                db.execute("COMMIT")
-            rows = cursor.fetchall()
-        except self._psycopg.Error:
-            self._rollback(db)
-            raise
-        if exclusive:
-            _faults.point("postgres.after_commit")
-        return rows
-
-    def _db_broken(self) -> bool:
-        return self._conn is None or self._conn.broken
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -392,23 +224,6 @@ class PostgresStorage(PostgresItemRows, RecordBackend):
             record=run,
             control=signals.decoded(run_id, None if control is None else bytes(control)),
         )
-
-    def _rollback(self, db: psycopg.Connection[Any]) -> None:
-        if not db.broken and not db.closed:
-            try:
-                db.execute("ROLLBACK")
-            except self._psycopg.Error:
-                db.close()
-
-    def _error(self, exc: Exception) -> StorageError:
-        if isinstance(exc, self._psycopg.OperationalError) and (
-            self._conn is None or self._conn.broken
-        ):
-            return StorageError(
-                f"lost the connection to PostgreSQL storage {self.where}: {_first_line(exc)}; "
-                "nothing of the interrupted call was stored, try again"
-            )
-        return StorageError(f"PostgreSQL storage {self.where}: {_first_line(exc)}")
 
     # --- reads of one statement -------------------------------------------------------------
 
@@ -614,28 +429,13 @@ def describe(url: str) -> str:
         params = conninfo_to_dict(url)
     except Exception as exc:
         raise InvalidArgumentError(
-            f"storage URL is not a valid PostgreSQL URL ({_first_line(exc)}); use "
+            f"storage URL is not a valid PostgreSQL URL ({first_line(exc)}); use "
             "postgresql://user:password@host:5432/database"
         ) from None
     host = str(params.get("host") or "localhost")
     port = params.get("port")
     database = params.get("dbname") or params.get("user") or "postgres"
     return f"{host}{f':{port}' if port else ''}/{database}"
-
-
-def _import_psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise StorageError(
-            f"PostgreSQL storage needs psycopg, which is not installed: {INSTALL_HINT}"
-        ) from None
-    return psycopg
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0].strip() if lines else type(exc).__name__
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
