@@ -56,6 +56,7 @@ from framework.storage._engine.sealed_record import SealedRecord
 from framework.storage._postgres_connection import PostgresConnection, first_line, import_psycopg
 from framework.storage._postgres_items import PostgresItemRows
 from framework.storage._postgres_schema import MIGRATIONS, RUN_TABLES, SCHEMA_VERSION
+from framework.storage._sql_side_rows import SQLSideRows
 from framework.storage.backend import StepCommit
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ _ENTRY_SELECT = (
 )
 
 
-class PostgresStorage(PostgresConnection, PostgresItemRows, RecordBackend):
+class PostgresStorage(PostgresConnection, PostgresItemRows, SQLSideRows, RecordBackend):
     """Checkpoints, run records and ledgers in the PostgreSQL database ``url`` names.
 
     ``url`` is a libpq URL (``postgresql://user:pass@host:5432/db``, ``postgres://...``, a
@@ -119,6 +120,9 @@ class PostgresStorage(PostgresConnection, PostgresItemRows, RecordBackend):
     tables are created in the connection's current schema, which must exist. Commits are as
     durable as the server's ``synchronous_commit`` makes them.
     """
+
+    MARK = "%s"
+    EFFECT_ORDER = "position"
 
     def __init__(self, url: str, *, max_checkpoint_bytes: int | None = None) -> None:
         super().__init__(max_checkpoint_bytes=max_checkpoint_bytes)
@@ -379,45 +383,6 @@ class PostgresStorage(PostgresConnection, PostgresItemRows, RecordBackend):
         sql += " ORDER BY created_key DESC, run_id DESC LIMIT %s"
         rows = self._db.execute(sql, (*params, where.limit)).fetchall()
         return [decode_run(bytes(body), f"{self.where} run {run_id!r}") for run_id, body in rows]
-
-    # --- control signals and effects --------------------------------------------------------
-
-    def _read_control(self, run_id: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT body FROM control_signals WHERE run_id = %s", (run_id,)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def _write_control(self, signal: ControlSignal, body: bytes) -> None:
-        self._db.execute(
-            "INSERT INTO control_signals (run_id, action, body) VALUES (%s, %s, %s) "
-            "ON CONFLICT (run_id) DO UPDATE SET action = excluded.action, body = excluded.body",
-            (signal.run_id, signal.action.value, body),
-        )
-
-    def _drop_control(self, run_id: str) -> None:
-        self._db.execute("DELETE FROM control_signals WHERE run_id = %s", (run_id,))
-
-    def _read_effect(self, run_id: str, key: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT body FROM effects WHERE run_id = %s AND key = %s", (run_id, key)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def _write_effect(self, record: EffectRecord, body: bytes) -> None:
-        # An upsert keeps the row (and its position, hence its place in the list) of a key.
-        self._db.execute(
-            "INSERT INTO effects (run_id, key, status, body) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, "
-            "body = excluded.body",
-            (record.run_id, record.key, record.status.value, body),
-        )
-
-    def _effect_bodies(self, run_id: str) -> list[bytes]:
-        rows = self._db.execute(
-            "SELECT body FROM effects WHERE run_id = %s ORDER BY position", (run_id,)
-        ).fetchall()
-        return [bytes(body) for (body,) in rows]
 
 
 def describe(url: str) -> str:

@@ -39,12 +39,11 @@ from pydantic import ValidationError
 
 from framework.errors import CorruptCheckpointError, StorageError
 from framework.schemas.checkpoint import CheckpointMetadata
-from framework.schemas.control import ControlSignal
-from framework.schemas.effect import EffectRecord
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults
 from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run
 from framework.storage._engine.chains import RecordLink
+from framework.storage._sql_side_rows import SQLSideRows
 from framework.storage._sqlite_items import SQLiteItemRows
 from framework.storage._sqlite_schema import MIGRATIONS, RUN_TABLES, SCHEMA_VERSION, item_part
 from framework.storage._sqlite_wal import (
@@ -68,7 +67,7 @@ _ENTRY_SELECT = (
 )
 
 
-class SQLiteStorage(SQLiteItemRows, RecordBackend):
+class SQLiteStorage(SQLiteItemRows, SQLSideRows, RecordBackend):
     """Checkpoints and run records in the SQLite database file ``path`` (``~`` expanded).
 
     Parent folders are created. One connection serves the instance, guarded by its lock, so
@@ -78,6 +77,9 @@ class SQLiteStorage(SQLiteItemRows, RecordBackend):
     or process holds gives up after ``LOOP_BUSY_MS`` and runs in a worker thread instead,
     so the loop (and the lease heartbeat on it) is never held for long.
     """
+
+    MARK = "?"
+    EFFECT_ORDER = "rowid"
 
     runs_inline = True
 
@@ -311,45 +313,6 @@ class SQLiteStorage(SQLiteItemRows, RecordBackend):
         limit = -1 if where.limit is None else where.limit
         rows = self._db.execute(sql, (*params, limit)).fetchall()
         return [decode_run(bytes(body), f"{self.path} run {run_id!r}") for run_id, body in rows]
-
-    # --- control signals and effects --------------------------------------------------------
-
-    def _read_control(self, run_id: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT body FROM control_signals WHERE run_id = ?", (run_id,)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def _write_control(self, signal: ControlSignal, body: bytes) -> None:
-        self._db.execute(
-            "INSERT INTO control_signals (run_id, action, body) VALUES (?, ?, ?) "
-            "ON CONFLICT (run_id) DO UPDATE SET action = excluded.action, body = excluded.body",
-            (signal.run_id, signal.action.value, body),
-        )
-
-    def _drop_control(self, run_id: str) -> None:
-        self._db.execute("DELETE FROM control_signals WHERE run_id = ?", (run_id,))
-
-    def _read_effect(self, run_id: str, key: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT body FROM effects WHERE run_id = ? AND key = ?", (run_id, key)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def _write_effect(self, record: EffectRecord, body: bytes) -> None:
-        # An upsert keeps the row (and its rowid, hence its place in the list) of a known key.
-        self._db.execute(
-            "INSERT INTO effects (run_id, key, status, body) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (run_id, key) DO UPDATE SET status = excluded.status, "
-            "body = excluded.body",
-            (record.run_id, record.key, record.status.value, body),
-        )
-
-    def _effect_bodies(self, run_id: str) -> list[bytes]:
-        rows = self._db.execute(
-            "SELECT body FROM effects WHERE run_id = ? ORDER BY rowid", (run_id,)
-        ).fetchall()
-        return [bytes(body) for (body,) in rows]
 
 
 def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
