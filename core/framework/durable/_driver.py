@@ -32,7 +32,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -88,13 +87,7 @@ class DurableRun(Generic[S]):
         self.record: RunRecord = opened.record
         self.run_id = opened.record.run_id
         self.checkpoint = opened.checkpoint
-        self.counted_until: datetime | None = (
-            opened.checkpoint.created_at
-            if opened.checkpoint is not None
-            else utc_now()
-            if opened.restarted
-            else None
-        )
+        self.counted_until = opened.counted_until()
         self.lease = opened.lease
         self.created = opened.created
         self.budget: RunBudget = opened.record.budget

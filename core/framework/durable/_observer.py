@@ -64,7 +64,7 @@ class RunObserver(Protocol[S_contra]):
     def counted_until(self) -> datetime | None:
         """Until when the state the run starts from counts what the run spent: the time of
         the checkpoint it continues from, or of its start over (``force_restart``);
-        ``None`` when nothing of it was stored before."""
+        ``None`` for a run nothing of which was stored before (there is nothing to count)."""
 
     def boundary(self, state: S_contra, after: str | None) -> None:
         """The run is whole between two nodes, last after ``after`` (``None``: none yet)."""

@@ -21,6 +21,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -36,6 +37,7 @@ from framework.errors import (
     StorageError,
 )
 from framework.schemas.checkpoint import Checkpoint, CheckpointKind, ExecutorType
+from framework.schemas.clock import utc_now
 from framework.schemas.control import ControlAction
 from framework.schemas.ids import validate_run_id
 from framework.schemas.lease import Lease, make_owner_id
@@ -95,6 +97,18 @@ class OpenedRun:
     created: bool
     restarted: bool = False
     before: RunRecord | None = None
+    opened_at: datetime = field(default_factory=utc_now)
+
+    def counted_until(self) -> datetime | None:
+        """Until when the state the run starts from counts what it spent (see
+        ``RunObserver.counted_until``)."""
+        if self.checkpoint is not None:
+            return self.checkpoint.created_at
+        if self.restarted:
+            return self.opened_at
+        # Created now: nothing of it was ever stored. Continued without a checkpoint (a
+        # crash before the first one): its state counts none of what it spent.
+        return None if self.created else datetime.min.replace(tzinfo=UTC)
 
     def starting_input(self, input_data: Mapping[str, Any] | None) -> dict[str, Any]:
         """The input to start from when the run has no checkpoint yet.

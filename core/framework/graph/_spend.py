@@ -11,10 +11,10 @@ A checkpoint's state is taken between nodes, so a call journaled after the check
 run resumes from was made by a node that checkpoint does not count: the run was charged for
 it, but its totals lack it. :func:`count_interrupted_spend` adds those calls (all of them
 when the run has no checkpoint yet; none from before a ``force_restart``, which starts the
-totals over) to the restored state once: every checkpoint written from then on is taken
-later than they are, and so counts them. The node then runs again,
-and its new calls are counted with it. (The times compared are both the clock of the
-process that held the run, since the journal and the checkpoint are written by its owner.)
+totals over; a run created now reads nothing) to the restored state once: every
+checkpoint written from then on is taken later than they are, and so counts them. The
+node then runs again, and its new calls are counted with it. (The times compared are both
+the clock of the process that held the run: its owner writes the journal and checkpoints.)
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def journaled(
 
 
 async def count_interrupted_spend(
-    ledger: EffectLedger, counted_until: datetime | None, state: RunState
+    ledger: EffectLedger, counted_until: datetime, state: RunState
 ) -> None:
     """Add to ``state`` what the calls journaled after ``counted_until`` (the run's
     ``RunObserver.counted_until``: its state counts everything before) spent."""
@@ -67,14 +67,14 @@ async def count_interrupted_spend(
     state.total_cost += spent.cost
 
 
-async def interrupted_spend(ledger: EffectLedger, since: datetime | None) -> Spend:
-    """What the run's model calls journaled after ``since`` (``None``: ever) spent."""
+async def interrupted_spend(ledger: EffectLedger, since: datetime) -> Spend:
+    """What the run's model calls journaled after ``since`` spent."""
     total = Spend()
     for record in await ledger.storage.alist_effects(ledger.run_id):
         entry = record.result
         if record.status is not EffectStatus.COMPLETED or _MARK not in record.key:
             continue
-        if isinstance(entry, dict) and (since is None or record.started_at > since):
+        if isinstance(entry, dict) and record.started_at > since:
             total = total + Spend(
                 _int(entry, "input_tokens"),
                 _int(entry, "output_tokens"),

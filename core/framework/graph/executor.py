@@ -286,7 +286,7 @@ class GraphExecutor:
         nodes = routes.nodes
         arrival = f"resumed at '{resumed_at}'" if resumed_at else "entry node"
         budget, effects = run.budget, run.effects
-        if effects is not None:
+        if effects is not None and run.counted_until is not None:
             await count_interrupted_spend(effects, run.counted_until, state)
         # After the first node, node_done records each boundary itself.
         run.boundary(state, state.last_node)
