@@ -39,24 +39,22 @@ from datetime import UTC
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from pydantic import ValidationError
-
-from framework.errors import CorruptCheckpointError, InvalidArgumentError, StorageError
+from framework.errors import InvalidArgumentError, StorageError
 from framework.schemas.checkpoint import Checkpoint, CheckpointMetadata
 from framework.schemas.clock import utc_now
 from framework.schemas.control import ControlSignal
 from framework.schemas.effect import EffectRecord
 from framework.schemas.item import ItemCounts, ItemRecord, ItemStatus
 from framework.schemas.run import RunCriteria, RunFilter, RunRecord, RunTotals
-from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run, signals
-from framework.storage._engine.chains import RecordLink, Tip
+from framework.storage._engine import IndexEntry, RecordBackend, decode_run, signals
+from framework.storage._engine.chains import Tip
 from framework.storage._engine.record_backend import entry_of, next_tip
 from framework.storage._engine.record_format import encode_run
 from framework.storage._engine.sealed_record import SealedRecord
 from framework.storage._postgres_connection import PostgresConnection, first_line, import_psycopg
 from framework.storage._postgres_items import PostgresItemRows
 from framework.storage._postgres_schema import MIGRATIONS, RUN_TABLES, SCHEMA_VERSION
-from framework.storage._sql_side_rows import SQLSideRows
+from framework.storage._sql_rows import SQLRows
 from framework.storage.backend import StepCommit
 
 if TYPE_CHECKING:
@@ -106,13 +104,8 @@ and newest checkpoint record are the ones this instance last stored (``ok``); re
 whether it wrote, whether exactly this step is stored already (a repeat after a lost
 connection), and the run's control row, read in the same statement."""
 
-_ENTRY_SELECT = (
-    "SELECT seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata "
-    "FROM checkpoint_records WHERE run_id = %s"
-)
 
-
-class PostgresStorage(PostgresConnection, PostgresItemRows, SQLSideRows, RecordBackend):
+class PostgresStorage(PostgresConnection, PostgresItemRows, SQLRows, RecordBackend):
     """Checkpoints, run records and ledgers in the PostgreSQL database ``url`` names.
 
     ``url`` is a libpq URL (``postgresql://user:pass@host:5432/db``, ``postgres://...``, a
@@ -281,33 +274,6 @@ class PostgresStorage(PostgresConnection, PostgresItemRows, SQLSideRows, RecordB
 
     # --- records ----------------------------------------------------------------------------
 
-    def _entries(self, run_id: str) -> list[IndexEntry]:
-        rows = self._db.execute(_ENTRY_SELECT + " ORDER BY seq", (run_id,)).fetchall()
-        return [_row_to_entry(row) for row in rows]
-
-    def _links(self, run_id: str) -> list[RecordLink]:
-        rows = self._db.execute(
-            "SELECT seq, form, prev_seq, visible FROM checkpoint_records WHERE run_id = %s "
-            "ORDER BY seq",
-            (run_id,),
-        ).fetchall()
-        return [
-            RecordLink(seq, RecordForm(form), prev, visible) for seq, form, prev, visible in rows
-        ]
-
-    def _last_entry(self, run_id: str) -> IndexEntry | None:
-        row = self._db.execute(_ENTRY_SELECT + " ORDER BY seq DESC LIMIT 1", (run_id,)).fetchone()
-        return None if row is None else _row_to_entry(row)
-
-    def _read_body(self, run_id: str, entry: IndexEntry) -> bytes:
-        row = self._db.execute(
-            "SELECT payload FROM checkpoint_records WHERE run_id = %s AND seq = %s",
-            (run_id, entry.seq),
-        ).fetchone()
-        if row is None:
-            raise CorruptCheckpointError(f"record {entry.seq} of run {run_id!r} is missing")
-        return bytes(row[0])
-
     def _append(self, run_id: str, entry: IndexEntry, body: bytes) -> None:
         inserted = self._db.execute(
             "INSERT INTO checkpoint_records (run_id, seq, checkpoint_id, form, base_seq, "
@@ -401,23 +367,6 @@ def describe(url: str) -> str:
     port = params.get("port")
     database = params.get("dbname") or params.get("user") or "postgres"
     return f"{host}{f':{port}' if port else ''}/{database}"
-
-
-def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
-    seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata = row
-    try:
-        return IndexEntry(
-            seq=seq,
-            form=RecordForm(form),
-            base_seq=base_seq,
-            prev_seq=prev_seq,
-            visible=visible,
-            checksum=checksum,
-            stored_bytes=stored_bytes,
-            metadata=CheckpointMetadata.model_validate_json(metadata),
-        )
-    except (ValueError, ValidationError) as exc:
-        raise StorageError(f"the index row of checkpoint record {seq} is corrupt: {exc}") from None
 
 
 def _entry_params(entry: IndexEntry, body: bytes) -> dict[str, Any]:

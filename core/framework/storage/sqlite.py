@@ -35,15 +35,11 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from framework.errors import CorruptCheckpointError, StorageError
-from framework.schemas.checkpoint import CheckpointMetadata
+from framework.errors import StorageError
 from framework.schemas.run import RunFilter, RunRecord
 from framework.storage import _faults
-from framework.storage._engine import IndexEntry, RecordBackend, RecordForm, decode_run
-from framework.storage._engine.chains import RecordLink
-from framework.storage._sql_side_rows import SQLSideRows
+from framework.storage._engine import IndexEntry, RecordBackend, decode_run
+from framework.storage._sql_rows import SQLRows
 from framework.storage._sqlite_items import SQLiteItemRows
 from framework.storage._sqlite_schema import MIGRATIONS, RUN_TABLES, SCHEMA_VERSION, item_part
 from framework.storage._sqlite_wal import (
@@ -61,13 +57,8 @@ BUSY_TIMEOUT_MS = 30_000
 # to a worker thread (which waits up to BUSY_TIMEOUT_MS).
 LOOP_BUSY_MS = 20
 
-_ENTRY_SELECT = (
-    "SELECT seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata "
-    "FROM checkpoint_records WHERE run_id = ?"
-)
 
-
-class SQLiteStorage(SQLiteItemRows, SQLSideRows, RecordBackend):
+class SQLiteStorage(SQLiteItemRows, SQLRows, RecordBackend):
     """Checkpoints and run records in the SQLite database file ``path`` (``~`` expanded).
 
     Parent folders are created. One connection serves the instance, guarded by its lock, so
@@ -191,34 +182,6 @@ class SQLiteStorage(SQLiteItemRows, SQLSideRows, RecordBackend):
 
     # --- records ----------------------------------------------------------------------------
 
-    def _entries(self, run_id: str) -> list[IndexEntry]:
-        rows = self._db.execute(_ENTRY_SELECT + " ORDER BY seq", (run_id,)).fetchall()
-        return [_row_to_entry(row) for row in rows]
-
-    def _links(self, run_id: str) -> list[RecordLink]:
-        rows = self._db.execute(
-            "SELECT seq, form, prev_seq, visible FROM checkpoint_records WHERE run_id = ? "
-            "ORDER BY seq",
-            (run_id,),
-        ).fetchall()
-        return [
-            RecordLink(seq, RecordForm(form), prev, bool(visible))
-            for seq, form, prev, visible in rows
-        ]
-
-    def _last_entry(self, run_id: str) -> IndexEntry | None:
-        row = self._db.execute(_ENTRY_SELECT + " ORDER BY seq DESC LIMIT 1", (run_id,)).fetchone()
-        return None if row is None else _row_to_entry(row)
-
-    def _read_body(self, run_id: str, entry: IndexEntry) -> bytes:
-        row = self._db.execute(
-            "SELECT payload FROM checkpoint_records WHERE run_id = ? AND seq = ?",
-            (run_id, entry.seq),
-        ).fetchone()
-        if row is None:
-            raise CorruptCheckpointError(f"record {entry.seq} of run {run_id!r} is missing")
-        return bytes(row[0])
-
     def _append(self, run_id: str, entry: IndexEntry, body: bytes) -> None:
         try:
             self._db.execute(
@@ -313,23 +276,6 @@ class SQLiteStorage(SQLiteItemRows, SQLSideRows, RecordBackend):
         limit = -1 if where.limit is None else where.limit
         rows = self._db.execute(sql, (*params, limit)).fetchall()
         return [decode_run(bytes(body), f"{self.path} run {run_id!r}") for run_id, body in rows]
-
-
-def _row_to_entry(row: tuple[Any, ...]) -> IndexEntry:
-    seq, form, base_seq, prev_seq, visible, checksum, stored_bytes, metadata = row
-    try:
-        return IndexEntry(
-            seq=seq,
-            form=RecordForm(form),
-            base_seq=base_seq,
-            prev_seq=prev_seq,
-            visible=bool(visible),
-            checksum=checksum,
-            stored_bytes=stored_bytes,
-            metadata=CheckpointMetadata.model_validate_json(metadata),
-        )
-    except (ValueError, ValidationError) as exc:
-        raise StorageError(f"the index row of checkpoint record {seq} is corrupt: {exc}") from None
 
 
 def _run_row(record: RunRecord, body: bytes) -> tuple[Any, ...]:
